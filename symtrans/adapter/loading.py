@@ -1,0 +1,81 @@
+"""``load_model``: an embedded name, a local Hugging Face directory, or a hub name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InvalidArgumentError, ModelNotFoundError
+from ..models import EMBEDDED_MODELS
+
+_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise InvalidArgumentError(
+        f"dtype must be one of {', '.join(_DTYPES)} or a torch.dtype, got {dtype!r}"
+    )
+
+
+def _boot(source: str, dtype: torch.dtype, device: str) -> Any:
+    # Imported here: TransformerLens is heavy and only loading needs its entry point.
+    from transformer_lens.model_bridge import TransformerBridge
+
+    return TransformerBridge.boot_transformers(source, dtype=dtype, device=device)
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str],
+    dtype: torch.dtype | str = torch.float64,
+    device: str = "cpu",
+) -> Any:
+    """Load a model as a TransformerLens ``TransformerBridge``.
+
+    ``name_or_path`` is an embedded model name (``symtrans models`` lists them), a local
+    directory written by ``save_pretrained`` (model + tokenizer), or a hub name where a hub
+    is reachable. Weights load from safetensors. ``dtype`` defaults to float64, in which the
+    identity holds to about 1e-13.
+    """
+    torch_dtype = parse_dtype(dtype)
+    text = os.fspath(name_or_path)
+    if text in EMBEDDED_MODELS:
+        source = str(EMBEDDED_MODELS[text].path)
+        if not Path(source, "model.safetensors").is_file():
+            raise ModelNotFoundError(
+                f"the embedded model {text!r} is missing its weights at {source}; "
+                "reinstall symtrans or run `python scripts/train_tiny_models.py`"
+            )
+        return _boot(source, torch_dtype, device)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"{text!r} is a directory but holds no config.json; give a directory written "
+                "by Hugging Face's save_pretrained (model and tokenizer)"
+            )
+        return _boot(str(path), torch_dtype, device)
+    if path.exists() or text.startswith((".", "/", "~")):
+        raise ModelNotFoundError(
+            f"{text!r} is not a model directory; give an embedded name "
+            f"({', '.join(EMBEDDED_MODELS)}) or a directory written by save_pretrained"
+        )
+    try:
+        return _boot(text, torch_dtype, device)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(
+            f"could not load {text!r}: it is not an embedded model "
+            f"({', '.join(EMBEDDED_MODELS)}), not a local directory, and the hub did not "
+            f"provide it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None

@@ -1,0 +1,108 @@
+"""The small protocol between a model library and the rest of symtrans.
+
+Everything downstream of the adapter speaks in :class:`Hook` keys, :class:`ModelSpec` and
+plain tensors; only the modules of :mod:`symtrans.adapter` know TransformerLens.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from ..norm import FinalNorm
+
+
+class Hook(enum.Enum):
+    """An activation the evaluation may ask for. ``DEST`` hooks are read at the destination
+    position only; the others keep every position."""
+
+    EMBED = "embed"  # [batch, d_model]
+    POS_EMBED = "pos_embed"  # [batch, d_model]
+    ATTN_OUT = "attn_out"  # [batch, d_model]
+    MLP_OUT = "mlp_out"  # [batch, d_model]
+    Z = "z"  # [batch, n_heads, d_head]
+    MLP_POST = "mlp_post"  # [batch, d_mlp]
+    PATTERN = "pattern"  # [batch, n_heads, pos] (the destination row)
+    V = "v"  # [batch, pos, n_heads, d_head]
+    RESID_FINAL = "resid_final"  # [batch, d_model], the input of the final norm
+
+
+@dataclass(frozen=True)
+class HookKey:
+    hook: Hook
+    layer: int = -1  # -1 for hooks outside the blocks
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the identity needs to know about a model's shape."""
+
+    architecture: str
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int  # 0 for attention-only models
+    n_ctx: int
+    has_pos_embed: bool
+    parallel: bool
+    norm: FinalNorm
+    dtype: torch.dtype
+
+    @property
+    def has_mlp(self) -> bool:
+        return self.d_mlp > 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One forward pass: logits at the destination positions and the requested activations."""
+
+    logits: Tensor  # [batch, d_vocab] at the destination positions
+    activations: Mapping[HookKey, Tensor]
+
+
+class ModelAdapter(Protocol):
+    """What symtrans needs from a model, whatever library holds it."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def model(self) -> Any: ...
+
+    def tokenize(self, prompt: str) -> list[int]:
+        """The token ids the model sees for ``prompt`` (BOS included where the model adds one)."""
+        ...
+
+    def single_token(self, text: str, role: str) -> int:
+        """The id of ``text`` if it is one token; :class:`TokenizationError` otherwise."""
+        ...
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]: ...
+
+    def unembed(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """``W_U[:, ids].T`` as ``[k, d_model]`` and ``b_U[ids]`` as ``[k]``."""
+        ...
+
+    def W_O(self, layer: int) -> Tensor:  # [n_heads, d_head, d_model]
+        ...
+
+    def b_O(self, layer: int) -> Tensor:  # [d_model]
+        ...
+
+    def W_out(self, layer: int) -> Tensor:  # [d_mlp, d_model]
+        ...
+
+    def b_out(self, layer: int) -> Tensor:  # [d_model]
+        ...
+
+    def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
+        """Run ``tokens`` (``[batch, pos]``) once, caching only ``keys``; ``positions``
+        (``[batch]``, non-negative) are the destination positions."""
+        ...

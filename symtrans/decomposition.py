@@ -1,0 +1,228 @@
+"""The results: a decomposition of one logit, and of a batch of them.
+
+They hold plain numbers (numpy, float64) and typed labels, never tensors, so rendering never
+touches torch. ``d.total`` is ``Σ_i term_i + constant``; ``d.verify()`` checks it against
+``d.model_logit``, the model's own number.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy
+
+from . import expression as ex
+from .labels import Label
+from .norm import NormKind
+from .verify import Check, default_tolerance, require
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a report says about the model, and what the identity's symbols stand for."""
+
+    name: str
+    architecture: str
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_mlp: int
+    norm: NormKind
+    eps: float
+    has_gamma: bool
+    has_beta: bool
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of the sum: its typed label, its contribution to the logit, its symbol."""
+
+    label: Label
+    value: float
+    node: sympy.Expr = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The TransformerLens-style label (``L1H2``, ``0_mlp_out``, ...)."""
+        return str(self.label)
+
+    @property
+    def latex(self) -> str:
+        from .printing.latex import latex
+
+        return latex(self.node)
+
+
+@dataclass(frozen=True, eq=False)
+class Decomposition:
+    """The exact decomposition of one logit (or logit difference) at one position."""
+
+    model: ModelInfo
+    prompt: str
+    tokens: tuple[int, ...]
+    token_strings: tuple[str, ...]
+    position: int  # non-negative index into tokens
+    answer: str
+    vs: str | None
+    split: str
+    labels: tuple[Label, ...]
+    values: np.ndarray  # [terms], float64 contributions
+    constant: float  # <β, u> + b_U
+    scale: float  # σ(x^L_p), the frozen scale
+    model_logit: float
+
+    # -- numbers ---------------------------------------------------------------------------
+    @cached_property
+    def terms(self) -> tuple[Term, ...]:
+        token = self.token_strings[self.position]
+        return tuple(
+            Term(label, float(v), ex.term_node(label, self.position, token))
+            for label, v in zip(self.labels, self.values)
+        )
+
+    @property
+    def total(self) -> float:
+        return float(np.sum(self.values) + self.constant)
+
+    @property
+    def magnitude(self) -> float:
+        """``Σ|terms| + |constant|``: the size rounding errors scale with."""
+        return float(np.sum(np.abs(self.values)) + abs(self.constant))
+
+    @property
+    def tolerance(self) -> float:
+        """The default tolerance of :meth:`verify` (see :mod:`symtrans.verify`)."""
+        return default_tolerance(self.model.dtype, self.model.norm, self.magnitude)
+
+    def check(self, atol: float | None = None) -> Check:
+        tol = self.tolerance if atol is None else float(atol)
+        return Check(total=self.total, model_logit=self.model_logit, tolerance=tol)
+
+    def verify(self, atol: float | None = None) -> Decomposition:
+        """Return ``self`` if the terms add up to the model's logit, else raise
+        :class:`~symtrans.errors.IdentityError` with both numbers and the likely cause."""
+        require(
+            self.check(atol),
+            prompt=self.prompt,
+            position=self.position,
+            direction=self.direction,
+            dtype=self.model.dtype,
+            kind=self.model.norm,
+            magnitude=self.magnitude,
+        )
+        return self
+
+    @property
+    def direction(self) -> str:
+        return repr(self.answer) if self.vs is None else f"{self.answer!r} - {self.vs!r}"
+
+    def top(self, k: int) -> list[Term]:
+        """The ``k`` terms of largest |contribution|, largest first."""
+        order = np.argsort(-np.abs(self.values), kind="stable")[:k]
+        return [self.terms[i] for i in order]
+
+    # -- symbols ---------------------------------------------------------------------------
+    @cached_property
+    def symbolic_terms(self) -> list[sympy.Expr]:
+        return ex.symbolic_terms(
+            self.labels,
+            self.position,
+            self.token_strings[self.position],
+            self.model.n_heads,
+            self.model.d_mlp,
+        )
+
+    @cached_property
+    def expression(self) -> sympy.Equality:
+        """``logit = √N λ Σ_i <γ⊙u, c(t_i)> + <β, u> + b_U`` as a sympy equation."""
+        return ex.logit_equation(
+            self.symbolic_terms,
+            self.answer,
+            self.vs,
+            self.position,
+            self.model.norm,
+            self.model.has_gamma,
+            self.model.has_beta,
+        )
+
+    @cached_property
+    def residual_expression(self) -> sympy.Equality:
+        """``x^L_p = Σ_i t_i``."""
+        return ex.residual_equation(self.symbolic_terms, self.model.n_layers, self.position)
+
+    @cached_property
+    def scale_expression(self) -> sympy.Equality:
+        """``λ = 1/sqrt(|c(x^L_p)|² + Nε)``; the numeric ``λ`` is ``1/(√N σ)``."""
+        return ex.scale_equation(self.model.norm, self.model.n_layers, self.position)
+
+    # -- rendering -------------------------------------------------------------------------
+    def to_markdown(self, top_k: int = 12) -> str:
+        from .report import markdown_report
+
+        return markdown_report(self, top_k=top_k)
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the report; the format follows the suffix (``.md``). Atomic."""
+        from .report import save_report
+
+        return save_report(self, path)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __repr__(self) -> str:
+        return (
+            f"Decomposition({self.prompt!r}, answer={self.answer!r}, vs={self.vs!r}, "
+            f"split={self.split!r}, terms={len(self.labels)}, total={self.total:.6g}, "
+            f"model_logit={self.model_logit:.6g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class BatchDecomposition(Sequence[Decomposition]):
+    """Decompositions of many prompts with the same labels: ``values`` is ``[batch, terms]``."""
+
+    items: tuple[Decomposition, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[Decomposition]:
+        return iter(self.items)
+
+    @property
+    def labels(self) -> tuple[Label, ...]:
+        return self.items[0].labels
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        return np.stack([d.values for d in self.items])
+
+    @property
+    def constants(self) -> np.ndarray:
+        return np.array([d.constant for d in self.items])
+
+    @property
+    def totals(self) -> np.ndarray:
+        return np.array([d.total for d in self.items])
+
+    @property
+    def model_logits(self) -> np.ndarray:
+        return np.array([d.model_logit for d in self.items])
+
+    def verify(self, atol: float | None = None) -> BatchDecomposition:
+        for d in self.items:
+            d.verify(atol)
+        return self
+
+    def __repr__(self) -> str:
+        return f"BatchDecomposition({len(self.items)} prompts, {len(self.labels)} terms)"

@@ -1,0 +1,390 @@
+"""The identity as a sympy expression, in seed 004's notation.
+
+Nodes are immutable sympy ``Expr`` subclasses that carry only data; how they print lives in
+:mod:`symtrans.printing.latex` (one ``_print_<Node>`` method each). ``sympy.latex(node)``
+works directly: every node hands itself to the symtrans printer.
+
+The identity for a direction ``u`` (``\\overline{a}`` or ``\\overline{a} - \\overline{b}``)::
+
+    logit = √N λ Σ_i <γ⊙u, c(t_i)> + <β, u> + b_U,   λ = 1 / sqrt(|c(x^L_p)|² + N ε)
+
+Large index sets (neurons, source positions) stay sympy ``Sum``s over an index symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import singledispatch
+from typing import Any
+
+import sympy
+from sympy import Integer, Symbol
+from sympy.core.symbol import Str
+from sympy.printing.precedence import PRECEDENCE
+
+from . import labels as lb
+from .norm import NormKind
+
+
+class Node(sympy.Expr):
+    """Base of symtrans's nodes: commutative scalars or vectors, printed by dispatch."""
+
+    is_commutative = True
+
+    def _latex(self, printer: Any) -> str:
+        # Imported late: printing depends on expression, not the other way round.
+        from .printing.latex import SymtransLatexPrinter
+
+        return SymtransLatexPrinter(printer._settings)._print(self)
+
+
+def _int(value: int | sympy.Expr) -> sympy.Expr:
+    return Integer(value) if isinstance(value, int) else value
+
+
+class TokenEmbedding(Node):
+    """``\\underline{tok}``: the embedding row of a token."""
+
+    def __new__(cls, token: str) -> TokenEmbedding:
+        return super().__new__(cls, Str(token))
+
+    @property
+    def token(self) -> str:
+        return str(self.args[0].name)
+
+
+class Unembedding(Node):
+    """``\\overline{tok}``: the unembedding column of a token."""
+
+    def __new__(cls, token: str) -> Unembedding:
+        return super().__new__(cls, Str(token))
+
+    @property
+    def token(self) -> str:
+        return str(self.args[0].name)
+
+
+class UnembeddingBias(Node):
+    """``b_U[tok]``."""
+
+    def __new__(cls, token: str) -> UnembeddingBias:
+        return super().__new__(cls, Str(token))
+
+    @property
+    def token(self) -> str:
+        return str(self.args[0].name)
+
+
+class Logit(Node):
+    """``logit_p(tok)``: the model's logit of a token at position ``p``."""
+
+    def __new__(cls, token: str, position: int) -> Logit:
+        return super().__new__(cls, Str(token), Integer(position))
+
+    @property
+    def token(self) -> str:
+        return str(self.args[0].name)
+
+
+class PositionalEmbedding(Node):
+    """``P_p``."""
+
+    def __new__(cls, position: int) -> PositionalEmbedding:
+        return super().__new__(cls, Integer(position))
+
+
+class Residual(Node):
+    """``x^L_p``: the residual stream entering the final norm."""
+
+    def __new__(cls, layer: int, position: int) -> Residual:
+        return super().__new__(cls, Integer(layer), Integer(position))
+
+
+class BlockOutput(Node):
+    """``Δx^l_p = A^l_p + M^l_p``."""
+
+    def __new__(cls, layer: int, position: int) -> BlockOutput:
+        return super().__new__(cls, Integer(layer), Integer(position))
+
+
+class AttentionOutput(Node):
+    """``A^l_p``."""
+
+    def __new__(cls, layer: int, position: int) -> AttentionOutput:
+        return super().__new__(cls, Integer(layer), Integer(position))
+
+
+class MLPOutput(Node):
+    """``M^l_p``."""
+
+    def __new__(cls, layer: int, position: int) -> MLPOutput:
+        return super().__new__(cls, Integer(layer), Integer(position))
+
+
+class HeadOutput(Node):
+    """``H^{l,h}_p``: one head's output without ``b_O``."""
+
+    def __new__(cls, layer: int, head: int | sympy.Expr, position: int) -> HeadOutput:
+        return super().__new__(cls, Integer(layer), _int(head), Integer(position))
+
+
+class HeadSourceOutput(Node):
+    """``A^{l,h}_{p,s} v^{l,h}_s W_O^{l,h}``: a head's output carried from position ``s``."""
+
+    def __new__(
+        cls, layer: int, head: int | sympy.Expr, position: int, source: int | sympy.Expr
+    ) -> HeadSourceOutput:
+        return super().__new__(cls, Integer(layer), _int(head), Integer(position), _int(source))
+
+
+class AttentionBias(Node):
+    """``b_O^l``."""
+
+    def __new__(cls, layer: int) -> AttentionBias:
+        return super().__new__(cls, Integer(layer))
+
+
+class NeuronOutput(Node):
+    """``a^l_{p,n} W_out^l[n]``: one neuron's write (``n`` may be an index symbol)."""
+
+    def __new__(cls, layer: int, neuron: int | sympy.Expr, position: int) -> NeuronOutput:
+        return super().__new__(cls, Integer(layer), _int(neuron), Integer(position))
+
+
+class MLPBias(Node):
+    """``b_out^l``."""
+
+    def __new__(cls, layer: int) -> MLPBias:
+        return super().__new__(cls, Integer(layer))
+
+
+class Inner(Node):
+    """``<a, b>``."""
+
+    def __new__(cls, left: sympy.Expr, right: sympy.Expr) -> Inner:
+        return super().__new__(cls, left, right)
+
+
+class Center(Node):
+    """``c(a) = a - mean(a)``, the linear centring of LayerNorm."""
+
+    def __new__(cls, arg: sympy.Expr) -> Center:
+        return super().__new__(cls, arg)
+
+
+class Hadamard(Node):
+    """``a ⊙ b``."""
+
+    def __new__(cls, left: sympy.Expr, right: sympy.Expr) -> Hadamard:
+        return super().__new__(cls, left, right)
+
+
+class SquaredNorm(Node):
+    """``|a|^2``."""
+
+    def __new__(cls, arg: sympy.Expr) -> SquaredNorm:
+        return super().__new__(cls, arg)
+
+
+class OrderedSum(Node):
+    """``t_1 + t_2 + ...`` kept in the given (model) order; sympy's ``Add`` sorts its terms."""
+
+    precedence = PRECEDENCE["Add"]
+
+    def __new__(cls, *terms: sympy.Expr) -> OrderedSum:
+        return super().__new__(cls, *terms)
+
+
+class Product(Node):
+    """``a b c`` kept in the given order (``N ε``, ``√N λ (...)``)."""
+
+    precedence = PRECEDENCE["Mul"]
+
+    def __new__(cls, *factors: sympy.Expr) -> Product:
+        return super().__new__(cls, *factors)
+
+
+class Difference(Node):
+    """``a - b`` kept in this order (a logit difference, a difference of directions)."""
+
+    precedence = PRECEDENCE["Add"]
+
+    def __new__(cls, left: sympy.Expr, right: sympy.Expr) -> Difference:
+        return super().__new__(cls, left, right)
+
+
+N = Symbol("N", positive=True, integer=True)
+EPSILON = Symbol("epsilon", positive=True)
+LAMBDA = Symbol("lambda", positive=True)
+GAMMA = Symbol("gamma")
+BETA = Symbol("beta")
+NEURON_INDEX = Symbol("n", integer=True, nonnegative=True)
+HEAD_INDEX = Symbol("h", integer=True, nonnegative=True)
+SOURCE_INDEX = Symbol("s", integer=True, nonnegative=True)
+
+
+@singledispatch
+def term_node(label: object, position: int, token: str) -> sympy.Expr:
+    """The vector a label stands for at destination ``position`` (``token`` is ``t_p``)."""
+    raise TypeError(f"no expression node for label {label!r}")
+
+
+@term_node.register
+def _(label: lb.Embed, position: int, token: str) -> sympy.Expr:
+    return TokenEmbedding(token)
+
+
+@term_node.register
+def _(label: lb.PosEmbed, position: int, token: str) -> sympy.Expr:
+    return PositionalEmbedding(position)
+
+
+@term_node.register
+def _(label: lb.BlockOut, position: int, token: str) -> sympy.Expr:
+    return BlockOutput(label.layer, position)
+
+
+@term_node.register
+def _(label: lb.AttnOut, position: int, token: str) -> sympy.Expr:
+    return AttentionOutput(label.layer, position)
+
+
+@term_node.register
+def _(label: lb.MlpOut, position: int, token: str) -> sympy.Expr:
+    return MLPOutput(label.layer, position)
+
+
+@term_node.register
+def _(label: lb.HeadOut, position: int, token: str) -> sympy.Expr:
+    return HeadOutput(label.layer, label.head, position)
+
+
+@term_node.register
+def _(label: lb.HeadSource, position: int, token: str) -> sympy.Expr:
+    return HeadSourceOutput(label.layer, label.head, position, label.source)
+
+
+@term_node.register
+def _(label: lb.AttnBias, position: int, token: str) -> sympy.Expr:
+    return AttentionBias(label.layer)
+
+
+@term_node.register
+def _(label: lb.Neuron, position: int, token: str) -> sympy.Expr:
+    return NeuronOutput(label.layer, label.neuron, position)
+
+
+@term_node.register
+def _(label: lb.MlpBias, position: int, token: str) -> sympy.Expr:
+    return MLPBias(label.layer)
+
+
+def symbolic_terms(
+    labels: Sequence[lb.Label], position: int, token: str, n_heads: int, d_mlp: int
+) -> list[sympy.Expr]:
+    """The terms of the residual in model order, runs of neurons (or of one head's source
+    positions) folded into a symbolic ``Sum`` over an index so the expression stays small."""
+    out: list[sympy.Expr] = []
+    i = 0
+    while i < len(labels):
+        label = labels[i]
+        if isinstance(label, lb.Neuron):
+            j = i
+            while j < len(labels) and isinstance(labels[j], lb.Neuron):
+                j += 1
+            out.append(
+                sympy.Sum(
+                    NeuronOutput(label.layer, NEURON_INDEX, position),
+                    (NEURON_INDEX, 0, j - i - 1),
+                )
+            )
+            i = j
+        elif isinstance(label, lb.HeadSource):
+            j = i
+            while (
+                j < len(labels)
+                and isinstance(labels[j], lb.HeadSource)
+                and labels[j].layer == label.layer  # type: ignore[union-attr]
+            ):
+                j += 1
+            out.append(
+                sympy.Sum(
+                    HeadSourceOutput(label.layer, HEAD_INDEX, position, SOURCE_INDEX),
+                    (HEAD_INDEX, 0, n_heads - 1),
+                    (SOURCE_INDEX, 0, position),
+                )
+            )
+            i = j
+        else:
+            out.append(term_node(label, position, token))
+            i += 1
+    return out
+
+
+def direction_node(answer: str, vs: str | None) -> sympy.Expr:
+    """``\\overline{a}`` or ``\\overline{a} - \\overline{b}``."""
+    if vs is None:
+        return Unembedding(answer)
+    return Difference(Unembedding(answer), Unembedding(vs))
+
+
+def logit_node(answer: str, vs: str | None, position: int) -> sympy.Expr:
+    if vs is None:
+        return Logit(answer, position)
+    return Difference(Logit(answer, position), Logit(vs, position))
+
+
+def unembedding_bias_node(answer: str, vs: str | None) -> sympy.Expr:
+    if vs is None:
+        return UnembeddingBias(answer)
+    return Difference(UnembeddingBias(answer), UnembeddingBias(vs))
+
+
+def _read(u: sympy.Expr, has_gamma: bool) -> sympy.Expr:
+    return Hadamard(GAMMA, u) if has_gamma else u
+
+
+def _term_inner(read: sympy.Expr, term: sympy.Expr, centred: bool) -> sympy.Expr:
+    """``<γ⊙u, c(t)>``, pushed inside a ``Sum`` (the inner product is linear)."""
+    if isinstance(term, sympy.Sum):
+        return sympy.Sum(_term_inner(read, term.function, centred), *term.limits)
+    return Inner(read, Center(term) if centred else term)
+
+
+def residual_equation(
+    terms: Sequence[sympy.Expr], n_layers: int, position: int
+) -> sympy.Equality:
+    """``x^L_p = Σ_i t_i``."""
+    return sympy.Eq(Residual(n_layers, position), OrderedSum(*terms), evaluate=False)
+
+
+def scale_equation(kind: NormKind, n_layers: int, position: int) -> sympy.Equality:
+    """``λ = 1/sqrt(|c(x^L_p)|² + Nε)`` (``|x|²`` for RMSNorm)."""
+    x = Residual(n_layers, position)
+    inner = Center(x) if kind is NormKind.LAYER else x
+    rhs = sympy.Pow(
+        OrderedSum(SquaredNorm(inner), Product(N, EPSILON)), sympy.Rational(-1, 2), evaluate=False
+    )
+    return sympy.Eq(LAMBDA, rhs, evaluate=False)
+
+
+def logit_equation(
+    terms: Sequence[sympy.Expr],
+    answer: str,
+    vs: str | None,
+    position: int,
+    kind: NormKind,
+    has_gamma: bool,
+    has_beta: bool,
+) -> sympy.Equality:
+    """``logit = √N λ Σ_i <γ⊙u, c(t_i)> + <β, u> + b_U``."""
+    u = direction_node(answer, vs)
+    read = _read(u, has_gamma)
+    centred = kind is NormKind.LAYER
+    inners = [_term_inner(read, t, centred) for t in terms]
+    body = Product(sympy.sqrt(N), LAMBDA, OrderedSum(*inners))
+    parts: list[sympy.Expr] = [body]
+    if has_beta:
+        parts.append(Inner(BETA, u))
+    parts.append(unembedding_bias_node(answer, vs))
+    return sympy.Eq(logit_node(answer, vs, position), OrderedSum(*parts), evaluate=False)

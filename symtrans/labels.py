@@ -1,0 +1,125 @@
+"""Typed labels of the terms of a residual stream.
+
+A label names one term of the sum ``x^L_p = sum_i t_i`` by what it is (component, layer, head,
+neuron, source position), never by a string to be parsed back apart. ``str(label)`` is the
+TransformerLens-style name used in tables (``embed``, ``pos_embed``, ``L3H2``, ``3_mlp_out``,
+``L3N17``, ``bias``); the LaTeX form lives in :mod:`symtrans.expression` and the printers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True, order=True)
+class Embed:
+    """The token embedding row of the token at the destination position, ``W_E[t_p]``."""
+
+    def __str__(self) -> str:
+        return "embed"
+
+
+@dataclass(frozen=True, order=True)
+class PosEmbed:
+    """The learned positional embedding ``W_pos[p]`` (absent in rotary models)."""
+
+    def __str__(self) -> str:
+        return "pos_embed"
+
+
+@dataclass(frozen=True, order=True)
+class BlockOut:
+    """Everything block ``layer`` adds to the residual stream, ``Δx^l_p = A^l_p + M^l_p``."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_block_out"
+
+
+@dataclass(frozen=True, order=True)
+class AttnOut:
+    """The attention output of block ``layer``, all heads and ``b_O`` together."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_attn_out"
+
+
+@dataclass(frozen=True, order=True)
+class MlpOut:
+    """The MLP output of block ``layer``."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_mlp_out"
+
+
+@dataclass(frozen=True, order=True)
+class HeadOut:
+    """One head's output ``H^{l,h}_p = z^{l,h}_p W_O^{l,h}`` (without ``b_O``)."""
+
+    layer: int
+    head: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}H{self.head}"
+
+
+@dataclass(frozen=True, order=True)
+class HeadSource:
+    """One head's output carried from source position ``source``: ``A_{p,s} v_s W_O``."""
+
+    layer: int
+    head: int
+    source: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}H{self.head}S{self.source}"
+
+
+@dataclass(frozen=True, order=True)
+class AttnBias:
+    """The attention output bias ``b_O^l`` of block ``layer``."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_attn_bias"
+
+
+@dataclass(frozen=True, order=True)
+class Neuron:
+    """One MLP neuron's write, ``a^l_{p,n} W_out^l[n]``."""
+
+    layer: int
+    neuron: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}N{self.neuron}"
+
+
+@dataclass(frozen=True, order=True)
+class MlpBias:
+    """The MLP output bias ``b_out^l`` of block ``layer``."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_mlp_bias"
+
+
+@dataclass(frozen=True, order=True)
+class Constant:
+    """The part of the logit that no residual term carries: ``<β, u> + b_U``."""
+
+    def __str__(self) -> str:
+        return "bias"
+
+
+Label = Union[
+    Embed, PosEmbed, BlockOut, AttnOut, MlpOut, HeadOut, HeadSource, AttnBias, Neuron, MlpBias
+]

@@ -1,0 +1,93 @@
+"""Does the sum add up? Tolerances per dtype and norm, and the error that says why not.
+
+The default tolerance is relative to the size of the parts, ``Σ_i |v_i| + |constant|``
+(the quantity rounding errors scale with), never below an absolute floor:
+
+==============  ===========  ==========================================================
+model dtype     LayerNorm    RMSNorm
+==============  ===========  ==========================================================
+float64         1e-11        1e-6  (Hugging Face's RMSNorm computes its variance in float32)
+float32         1e-5         1e-5
+float16         5e-3         5e-3
+bfloat16        3e-2         3e-2
+==============  ===========  ==========================================================
+
+tolerance = rtol(dtype, norm) * max(1, Σ|parts|). symtrans itself evaluates every term in
+float64 from the model's activations; the tolerance covers the model's own rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import IdentityError
+from .norm import NormKind
+
+RTOL = {
+    ("float64", NormKind.LAYER): 1e-11,
+    ("float64", NormKind.RMS): 1e-6,
+    ("float32", NormKind.LAYER): 1e-5,
+    ("float32", NormKind.RMS): 1e-5,
+    ("float16", NormKind.LAYER): 5e-3,
+    ("float16", NormKind.RMS): 5e-3,
+    ("bfloat16", NormKind.LAYER): 3e-2,
+    ("bfloat16", NormKind.RMS): 3e-2,
+}
+
+
+def default_tolerance(dtype: str, kind: NormKind, magnitude: float) -> float:
+    """The documented default tolerance for a sum whose parts add to ``magnitude`` in |.|."""
+    return RTOL[(dtype, kind)] * max(1.0, magnitude)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verification line: sum, model, difference, tolerance, pass/fail."""
+
+    total: float
+    model_logit: float
+    tolerance: float
+
+    @property
+    def difference(self) -> float:
+        return self.total - self.model_logit
+
+    @property
+    def passed(self) -> bool:
+        # `not >` so that a NaN difference fails
+        return abs(self.difference) <= self.tolerance
+
+
+def likely_cause(dtype: str, kind: NormKind, difference: float, magnitude: float) -> str:
+    rel = abs(difference) / max(1.0, magnitude)
+    if difference != difference:
+        return "NaN in the weights or activations"
+    if kind is NormKind.RMS and dtype == "float64" and rel < 1e-4:
+        return "RMSNorm computes its variance in float32 even in a float64 model; pass atol≈1e-6"
+    if dtype != "float64" and rel < 1e-2:
+        return f"rounding of a {dtype} model; load it in float64 for an exact identity"
+    return (
+        "a term the decomposition does not model (soft-capping, logit scaling, a hook that "
+        "does not match the weights, or weights changed after the forward pass)"
+    )
+
+
+def require(
+    check: Check,
+    *,
+    prompt: str,
+    position: int,
+    direction: str,
+    dtype: str,
+    kind: NormKind,
+    magnitude: float,
+) -> None:
+    """Raise :class:`IdentityError` naming everything needed to reproduce a failed check."""
+    if check.passed:
+        return
+    raise IdentityError(
+        f"the terms do not add up to the model's logit for prompt {prompt!r} at position "
+        f"{position}, direction {direction}: sum {check.total:.12g}, model {check.model_logit:.12g}, "
+        f"difference {check.difference:.3g} exceeds the tolerance {check.tolerance:.3g}; "
+        f"likely cause: {likely_cause(dtype, kind, check.difference, magnitude)}"
+    )
