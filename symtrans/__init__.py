@@ -18,6 +18,7 @@ from .errors import (
     TokenizationError,
     UnsupportedModelError,
 )
+from .logit_lens import LogitLens, logit_lens
 from .splits import SPLITS
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "BatchDecomposition",
     "Decomposition",
     "IdentityError",
+    "LogitLens",
     "InvalidArgumentError",
     "ModelNotFoundError",
     "SymtransError",
@@ -35,4 +37,5 @@ __all__ = [
     "UnsupportedModelError",
     "decompose",
     "load_model",
+    "logit_lens",
 ]

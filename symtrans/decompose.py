@@ -168,7 +168,8 @@ def decompose(
                 split=split,
                 labels=labels,
                 values=np.ascontiguousarray(values[row]),
-                constant=float(ev.constant[row]),
+                beta_term=float(ev.beta_term[row]),
+                unembed_bias=float(ev.unembed_bias[row]),
                 scale=float(ev.scale[row]),
                 model_logit=float(ev.model_logits[row]),
             )

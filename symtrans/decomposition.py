@@ -73,11 +73,17 @@ class Decomposition:
     split: str
     labels: tuple[Label, ...]
     values: np.ndarray  # [terms], float64 contributions
-    constant: float  # <β, u> + b_U
+    beta_term: float  # <β, u>
+    unembed_bias: float  # b_U[answer] (- b_U[vs])
     scale: float  # σ(x^L_p), the frozen scale
     model_logit: float
 
     # -- numbers ---------------------------------------------------------------------------
+    @property
+    def constant(self) -> float:
+        """``<β, u> + b_U``: the part of the logit no residual term carries (``bias``)."""
+        return self.beta_term + self.unembed_bias
+
     @cached_property
     def terms(self) -> tuple[Term, ...]:
         token = self.token_strings[self.position]
@@ -129,14 +135,15 @@ class Decomposition:
 
     # -- symbols ---------------------------------------------------------------------------
     @cached_property
-    def symbolic_terms(self) -> list[sympy.Expr]:
-        return ex.symbolic_terms(
-            self.labels,
-            self.position,
-            self.token_strings[self.position],
-            self.model.n_heads,
-            self.model.d_mlp,
+    def term_groups(self) -> list[ex.TermGroup]:
+        """The symbolic terms (neurons and source positions folded into sums)."""
+        return ex.term_groups(
+            self.labels, self.position, self.token_strings[self.position], self.model.n_heads
         )
+
+    @property
+    def symbolic_terms(self) -> list[sympy.Expr]:
+        return [g.node for g in self.term_groups]
 
     @cached_property
     def expression(self) -> sympy.Equality:

@@ -25,7 +25,8 @@ class Evaluation:
     """One group of prompts (same destination position) evaluated for one split."""
 
     values: Tensor  # [batch, terms]: each term's contribution <w, t_i> / σ
-    constant: Tensor  # [batch]: <β, u> + b_U
+    beta_term: Tensor  # [batch]: <β, u>
+    unembed_bias: Tensor  # [batch]: b_U (difference)
     scale: Tensor  # [batch]: σ(x^L_p), the frozen scale
     model_logits: Tensor  # [batch]: the model's own logit (or logit difference)
 
@@ -106,6 +107,11 @@ def evaluate(
     w = norm64.read_vector(u)
     scale = norm64.scale(_act(run, Hook.RESID_FINAL))
     values = term_inner_products(adapter, run, split, w, position) / scale.unsqueeze(-1)
-    constant = norm64.constant(u) + b_U
-    return Evaluation(values=values, constant=constant, scale=scale, model_logits=model_logits)
+    return Evaluation(
+        values=values,
+        beta_term=norm64.constant(u),
+        unembed_bias=b_U,
+        scale=scale,
+        model_logits=model_logits,
+    )
 

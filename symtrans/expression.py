@@ -14,6 +14,7 @@ Large index sets (neurons, source positions) stay sympy ``Sum``s over an index s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import singledispatch
 from typing import Any
 
@@ -279,45 +280,47 @@ def _(label: lb.MlpBias, position: int, token: str) -> sympy.Expr:
     return MLPBias(label.layer)
 
 
-def symbolic_terms(
-    labels: Sequence[lb.Label], position: int, token: str, n_heads: int, d_mlp: int
-) -> list[sympy.Expr]:
-    """The terms of the residual in model order, runs of neurons (or of one head's source
-    positions) folded into a symbolic ``Sum`` over an index so the expression stays small."""
-    out: list[sympy.Expr] = []
+@dataclass(frozen=True)
+class TermGroup:
+    """One symbolic term of the residual and the slice of labels it stands for."""
+
+    node: sympy.Expr
+    start: int
+    stop: int
+
+
+def term_groups(
+    labels: Sequence[lb.Label], position: int, token: str, n_heads: int
+) -> list[TermGroup]:
+    """The terms of the residual in model order, runs of neurons (or of one layer's
+    source positions) folded into a symbolic ``Sum`` over an index so the expression stays
+    small however many labels there are."""
+    out: list[TermGroup] = []
     i = 0
     while i < len(labels):
         label = labels[i]
-        if isinstance(label, lb.Neuron):
-            j = i
-            while j < len(labels) and isinstance(labels[j], lb.Neuron):
-                j += 1
-            out.append(
-                sympy.Sum(
-                    NeuronOutput(label.layer, NEURON_INDEX, position),
-                    (NEURON_INDEX, 0, j - i - 1),
-                )
-            )
-            i = j
-        elif isinstance(label, lb.HeadSource):
-            j = i
+        j = i + 1
+        if isinstance(label, (lb.Neuron, lb.HeadSource)):
             while (
                 j < len(labels)
-                and isinstance(labels[j], lb.HeadSource)
+                and type(labels[j]) is type(label)
                 and labels[j].layer == label.layer  # type: ignore[union-attr]
             ):
                 j += 1
-            out.append(
-                sympy.Sum(
-                    HeadSourceOutput(label.layer, HEAD_INDEX, position, SOURCE_INDEX),
-                    (HEAD_INDEX, 0, n_heads - 1),
-                    (SOURCE_INDEX, 0, position),
-                )
+        if isinstance(label, lb.Neuron):
+            node: sympy.Expr = sympy.Sum(
+                NeuronOutput(label.layer, NEURON_INDEX, position), (NEURON_INDEX, 0, j - i - 1)
             )
-            i = j
+        elif isinstance(label, lb.HeadSource):
+            node = sympy.Sum(
+                HeadSourceOutput(label.layer, HEAD_INDEX, position, SOURCE_INDEX),
+                (HEAD_INDEX, 0, n_heads - 1),
+                (SOURCE_INDEX, 0, position),
+            )
         else:
-            out.append(term_node(label, position, token))
-            i += 1
+            node = term_node(label, position, token)
+        out.append(TermGroup(node, i, j))
+        i = j
     return out
 
 

@@ -57,7 +57,9 @@ def load_model(
                 f"the embedded model {text!r} is missing its weights at {source}; "
                 "reinstall symtrans or run `python scripts/train_tiny_models.py`"
             )
-        return _boot(source, torch_dtype, device)
+        model = _boot(source, torch_dtype, device)
+        model.cfg.model_name = text  # reports name the embedded model, not its folder
+        return model
     path = Path(text).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

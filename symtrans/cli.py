@@ -1,0 +1,163 @@
+"""The ``symtrans`` command: ``demo``, ``report``, ``verify``, ``models``.
+
+Every :class:`~symtrans.errors.SymtransError` becomes one line on stderr and an exit code:
+1 when the identity does not hold, 2 for bad input. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import SymtransError
+from .splits import SPLITS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own usage errors are bad input too: one line, exit 2.
+        self.exit(2, f"symtrans: error: {message} (see `symtrans {self.prog.split()[-1]} -h`)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tiny-capitals", help="embedded name or local HF directory")
+    p.add_argument("--prompt", required=True, help="the text the model reads")
+    p.add_argument("--answer", required=True, help="the token whose logit is decomposed")
+    p.add_argument("--vs", default=None, help="a second token: decompose answer − vs")
+    p.add_argument("--split", default="layers", choices=SPLITS)
+    p.add_argument("--position", type=int, default=-1, help="destination position (default -1)")
+    p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="symtrans",
+        description="A transformer's logit as an exact, verified sum of its parts.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="decompose the demo prompt on the embedded default model")
+    demo.add_argument("-o", "--output", default="symtrans-demo", help="output folder")
+
+    report = sub.add_parser("report", help="write a report of one decomposition")
+    _common(report)
+    report.add_argument("--format", default="md", help="comma-separated formats (md)")
+    report.add_argument("-o", "--output", default=".", help="output folder")
+    report.add_argument("--top-k", type=int, default=12, help="rows in the terms table")
+
+    verify = sub.add_parser("verify", help="check that the terms add up (exit 0 / 1 / 2)")
+    _common(verify)
+    verify.add_argument("--atol", type=float, default=None, help="absolute tolerance")
+
+    sub.add_parser("models", help="list the embedded models")
+    return parser
+
+
+def _decompose(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .adapter.loading import load_model
+    from .decompose import decompose
+
+    model = load_model(args.model, dtype=args.dtype)
+    return decompose(
+        model, args.prompt, answer=args.answer, vs=args.vs, split=args.split,
+        position=args.position,
+    )
+
+
+def _formats(text: str) -> list[str]:
+    from .report import FORMATS
+
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise SymtransError(
+            f"unknown --format {text!r}; give a comma-separated list of {', '.join(FORMATS)}"
+        )
+    return formats
+
+
+def _verification_line(d) -> str:  # type: ignore[no-untyped-def]
+    check = d.check()
+    verdict = "ok" if check.passed else "MISMATCH"
+    return (
+        f"{verdict}: sum of {len(d.labels)} terms {check.total:.12g}, model logit "
+        f"{check.model_logit:.12g}, difference {check.difference:.3g}, "
+        f"tolerance {check.tolerance:.3g}"
+    )
+
+
+def _quiet_libraries() -> None:
+    """The CLI's stderr is for its own one-line errors: no progress bars or library warnings."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # transformers is a dependency; nothing to quiet without it
+        pass
+    logging.getLogger("transformer_lens").setLevel(logging.ERROR)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "models":
+        from .models import DEFAULT_MODEL, EMBEDDED_MODELS
+
+        for m in EMBEDDED_MODELS.values():
+            mark = " (default)" if m.name == DEFAULT_MODEL else ""
+            print(f"{m.name}{mark}: {m.architecture}; {m.description}")
+        return 0
+    if args.command == "demo":
+        from .adapter.loading import load_model
+        from .decompose import decompose
+        from .models import DEFAULT_MODEL
+        from .models.facts import DEMO_ANSWER, DEMO_PROMPT
+
+        model = load_model(DEFAULT_MODEL)
+        d = decompose(model, DEMO_PROMPT, answer=DEMO_ANSWER, split="heads")
+        path = d.save(Path(args.output) / "report.md")
+        print(f"{DEFAULT_MODEL}: {DEMO_PROMPT!r} -> {DEMO_ANSWER!r}, split 'heads'")
+        print(_verification_line(d))
+        print(f"wrote {path}")
+        d.verify()
+        return 0
+    if args.command == "report":
+        formats = _formats(args.format)
+        d = _decompose(args)
+        for fmt in formats:
+            print(f"wrote {d.save(Path(args.output) / f'report.{fmt}')}")
+        print(_verification_line(d))
+        return 0
+    if args.command == "verify":
+        d = _decompose(args)
+        print(_verification_line(d))
+        d.verify(args.atol)
+        return 0
+    raise AssertionError(args.command)  # argparse only lets known commands through
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        return run(args)
+    except SymtransError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"symtrans: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("symtrans: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The logit lens, exact: the residual after the embedding and after each block, read
+through the final norm with *its own* scale ``σ(x^l_p)``.
+
+Entry ``l`` is ``<c(γ⊙u), x^l_p> / σ(x^l_p) + <β, u> + b_U`` with ``x^0`` the embedding and
+``x^{l+1} = x^l + A^l + M^l``; the last entry is the model's own logit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .adapter.protocol import Hook, HookKey
+from .decompose import _resolve_position, resolve_model
+from .evaluate import ACCUMULATE
+from .errors import TokenizationError
+
+
+@dataclass(frozen=True)
+class LogitLens:
+    prompt: str
+    answer: str
+    vs: str | None
+    position: int
+    labels: tuple[str, ...]  # "embed", "0_resid_post", ...
+    values: np.ndarray  # [n_layers + 1]
+    model_logit: float
+
+
+def logit_lens(
+    model: Any, prompt: str, answer: str, vs: str | None = None, position: int = -1
+) -> LogitLens:
+    """The logit of ``answer`` (minus ``vs``) read from every prefix of the residual."""
+    adapter = resolve_model(model)
+    spec = adapter.spec
+    tokens = adapter.tokenize(prompt)
+    pos = _resolve_position(position, len(tokens), prompt)
+    a = adapter.single_token(answer, "answer")
+    b = None if vs is None else adapter.single_token(vs, "vs")
+    if b is not None and a == b:
+        raise TokenizationError(f"answer {answer!r} and vs {vs!r} are the same token")
+    keys = {HookKey(Hook.EMBED)} | {HookKey(Hook.ATTN_OUT, l) for l in range(spec.n_layers)}
+    if spec.has_pos_embed:
+        keys.add(HookKey(Hook.POS_EMBED))
+    if spec.has_mlp:
+        keys |= {HookKey(Hook.MLP_OUT, l) for l in range(spec.n_layers)}
+    run = adapter.run(torch.tensor([tokens]), torch.tensor([pos]), frozenset(keys))
+    acts = {k: v[0].to(ACCUMULATE) for k, v in run.activations.items()}
+
+    W, bias = adapter.unembed(torch.tensor([a] if b is None else [a, b]))
+    u = W[0].to(ACCUMULATE) - (W[1].to(ACCUMULATE) if b is not None else 0)
+    b_U = float(bias[0] - (bias[1] if b is not None else 0))
+    norm = spec.norm.to(ACCUMULATE)
+    w = norm.read_vector(u)
+    constant = float(norm.constant(u)) + b_U
+
+    x = acts[HookKey(Hook.EMBED)]
+    if spec.has_pos_embed:
+        x = x + acts[HookKey(Hook.POS_EMBED)]
+    prefixes = [x]
+    for layer in range(spec.n_layers):
+        x = x + acts[HookKey(Hook.ATTN_OUT, layer)]
+        if spec.has_mlp:
+            x = x + acts[HookKey(Hook.MLP_OUT, layer)]
+        prefixes.append(x)
+    stack = torch.stack(prefixes)  # [n_layers + 1, d_model]
+    values = (stack @ w) / norm.scale(stack) + constant
+    logits = run.logits[0].to(ACCUMULATE)
+    model_logit = float(logits[a] - (logits[b] if b is not None else 0))
+    labels = ("embed",) + tuple(f"{l}_resid_post" for l in range(spec.n_layers))
+    return LogitLens(prompt, answer, vs, pos, labels, values.numpy(), model_logit)

@@ -1,0 +1,134 @@
+"""Shared fixtures: randomly initialised GPT-2 and GPT-NeoX models (random γ, β and biases,
+ε = 1e-2) built offline, the embedded models, and an independent reference: Hugging Face's
+own forward pass, loaded separately from TransformerLens."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_grad_enabled(False)
+
+PROMPT = "Dublin is the capital city of"
+CORPUS = [
+    "Dublin is the capital city of Ireland.",
+    "Paris is the capital city of France.",
+    "The river is long and the city is old.",
+] * 5
+
+
+def _tokenizer(folder: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    ).save_pretrained(folder)
+
+
+def _randomise(model: torch.nn.Module, seed: int) -> None:
+    """Random γ (around 1), β and biases, so that nothing the identity needs is trivially 1 or 0."""
+    gen = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        noise = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+        if p.ndim == 1 and ("ln" in name or "norm" in name or "layernorm" in name):
+            p.copy_((1.0 + 0.5 * noise) if name.endswith("weight") else 0.5 * noise)
+        elif name.endswith("bias"):
+            p.copy_(0.3 * noise)
+        else:
+            p.add_(0.05 * noise)
+
+
+def build_random(folder: Path, arch: str, seed: int = 0) -> Path:
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+    )
+
+    _tokenizer(folder)
+    from transformers import AutoTokenizer
+
+    vocab = len(AutoTokenizer.from_pretrained(folder))
+    torch.manual_seed(seed)
+    if arch == "gpt2":
+        model = GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=vocab, n_layer=3, n_head=4, n_embd=32, n_inner=64, n_positions=64,
+                layer_norm_epsilon=1e-2, bos_token_id=0, eos_token_id=0,
+            )
+        )
+    elif arch == "neox":
+        model = GPTNeoXForCausalLM(
+            GPTNeoXConfig(
+                vocab_size=vocab, num_hidden_layers=3, num_attention_heads=4, hidden_size=32,
+                intermediate_size=64, max_position_embeddings=64, layer_norm_eps=1e-2,
+                rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
+                bos_token_id=0, eos_token_id=0,
+            )
+        )
+    else:
+        raise ValueError(arch)
+    _randomise(model, seed)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every model the identity is checked on, as a Hugging Face directory."""
+    from symtrans.models import EMBEDDED_MODELS
+
+    dirs = {name: m.path for name, m in EMBEDDED_MODELS.items()}
+    for arch in ("gpt2", "neox"):
+        dirs[f"random-{arch}"] = build_random(tmp_path_factory.mktemp(arch), arch)
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def bridge(model_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], object]:
+    """``bridge(name, dtype)``: a cached TransformerBridge."""
+    import symtrans as st
+
+    cache: dict[tuple[str, torch.dtype], object] = {}
+
+    def get(name: str, dtype: torch.dtype = torch.float64) -> object:
+        if (name, dtype) not in cache:
+            cache[(name, dtype)] = st.load_model(str(model_dirs[name]), dtype=dtype)
+        return cache[(name, dtype)]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def hf_model(model_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], torch.nn.Module]:
+    """``hf_model(name, dtype)``: the same weights through plain Hugging Face (the reference)."""
+    from transformers import AutoModelForCausalLM
+
+    cache: dict[tuple[str, torch.dtype], torch.nn.Module] = {}
+
+    def get(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
+        if (name, dtype) not in cache:
+            model = AutoModelForCausalLM.from_pretrained(model_dirs[name], dtype=dtype)
+            cache[(name, dtype)] = model.eval()
+        return cache[(name, dtype)]
+
+    return get
