@@ -170,18 +170,47 @@ class Decomposition:
 
     # -- rendering -------------------------------------------------------------------------
     def to_markdown(self, top_k: int = 12) -> str:
-        from .report import markdown_report
+        """The report as Markdown (math for KaTeX and MathJax; no pictures: see ``save``)."""
+        from .report import render_format
 
-        return markdown_report(self, top_k=top_k)
+        return str(render_format(self, "md", top_k=top_k)[0])
 
-    def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the report; the format follows the suffix (``.md``). Atomic."""
+    def to_latex(self, standalone: bool = False, top_k: int = 12) -> str:
+        """A fragment to ``\\input`` after ``\\usepackage{symtrans}`` (see
+        :func:`symtrans.write_sty`), or a compilable document with ``standalone=True``."""
+        from .report import COLUMN_WIDTH, STANDALONE_WIDTH, build
+        from .report.latex import latex as render_latex
+
+        width = STANDALONE_WIDTH if standalone else COLUMN_WIDTH
+        content = build(self, top_k=top_k, use_macros=True, budget=width)
+        return render_latex(content, standalone=standalone)
+
+    def to_html(self, top_k: int = 12) -> str:
+        """A self-contained HTML page (MathML, inline SVG)."""
+        from .report import render_format
+
+        return str(render_format(self, "html", top_k=top_k)[0])
+
+    def save(self, path: str | os.PathLike[str], top_k: int = 12) -> str:
+        """Write the report in the format its suffix names: ``.md`` ``.tex`` ``.pdf``
+        ``.html``. Atomic: an existing file is replaced whole or left untouched."""
         from .report import save_report
 
-        return save_report(self, path)
+        return save_report(self, path, top_k=top_k)
 
+    # -- notebooks ---------------------------------------------------------------------------
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        from .report.html import body_html
+
+        return body_html(self.to_html())
+
+    def _repr_latex_(self) -> str:
+        from .printing.latex import latex
+
+        return "$$" + latex(self.expression) + "$$"
 
     def __repr__(self) -> str:
         return (

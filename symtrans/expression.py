@@ -159,6 +159,13 @@ class MLPBias(Node):
         return super().__new__(cls, Integer(layer))
 
 
+class TermRef(Node):
+    """``t_i``: the ``i``-th term of the residual's sum (for the compact identity)."""
+
+    def __new__(cls, index: int | sympy.Expr) -> TermRef:
+        return super().__new__(cls, _int(index))
+
+
 class Inner(Node):
     """``<a, b>``."""
 
@@ -222,6 +229,8 @@ BETA = Symbol("beta")
 NEURON_INDEX = Symbol("n", integer=True, nonnegative=True)
 HEAD_INDEX = Symbol("h", integer=True, nonnegative=True)
 SOURCE_INDEX = Symbol("s", integer=True, nonnegative=True)
+TERM_INDEX = Symbol("i", integer=True, positive=True)
+MAX_EXPLICIT_HEADS = 8  # more heads than this in a layer fold into a sum over h
 
 
 @singledispatch
@@ -293,14 +302,14 @@ def term_groups(
     labels: Sequence[lb.Label], position: int, token: str, n_heads: int
 ) -> list[TermGroup]:
     """The terms of the residual in model order, runs of neurons (or of one layer's
-    source positions) folded into a symbolic ``Sum`` over an index so the expression stays
-    small however many labels there are."""
+    source positions, or of more than ``MAX_EXPLICIT_HEADS`` heads) folded into a symbolic
+    ``Sum`` over an index so the expression stays small however many labels there are."""
     out: list[TermGroup] = []
     i = 0
     while i < len(labels):
         label = labels[i]
         j = i + 1
-        if isinstance(label, (lb.Neuron, lb.HeadSource)):
+        if isinstance(label, (lb.Neuron, lb.HeadSource, lb.HeadOut)):
             while (
                 j < len(labels)
                 and type(labels[j]) is type(label)
@@ -317,7 +326,12 @@ def term_groups(
                 (HEAD_INDEX, 0, n_heads - 1),
                 (SOURCE_INDEX, 0, position),
             )
+        elif isinstance(label, lb.HeadOut) and j - i > MAX_EXPLICIT_HEADS:
+            node = sympy.Sum(
+                HeadOutput(label.layer, HEAD_INDEX, position), (HEAD_INDEX, 0, j - i - 1)
+            )
         else:
+            j = i + 1
             node = term_node(label, position, token)
         out.append(TermGroup(node, i, j))
         i = j
@@ -386,6 +400,27 @@ def logit_equation(
     centred = kind is NormKind.LAYER
     inners = [_term_inner(read, t, centred) for t in terms]
     body = Product(sympy.sqrt(N), LAMBDA, OrderedSum(*inners))
+    parts: list[sympy.Expr] = [body]
+    if has_beta:
+        parts.append(Inner(BETA, u))
+    parts.append(unembedding_bias_node(answer, vs))
+    return sympy.Eq(logit_node(answer, vs, position), OrderedSum(*parts), evaluate=False)
+
+
+def compact_logit_equation(
+    n_terms: int,
+    answer: str,
+    vs: str | None,
+    position: int,
+    kind: NormKind,
+    has_gamma: bool,
+    has_beta: bool,
+) -> sympy.Equality:
+    """``logit = √N λ Σ_{i=1}^{n} <γ⊙u, c(t_i)> + <β, u> + b_U`` over the residual's terms."""
+    u = direction_node(answer, vs)
+    read = _read(u, has_gamma)
+    inner = Inner(read, Center(TermRef(TERM_INDEX)) if kind is NormKind.LAYER else TermRef(TERM_INDEX))
+    body = Product(sympy.sqrt(N), LAMBDA, sympy.Sum(inner, (TERM_INDEX, 1, n_terms)))
     parts: list[sympy.Expr] = [body]
     if has_beta:
         parts.append(Inner(BETA, u))

@@ -186,13 +186,15 @@ class BridgeAdapter:
         return self._bridge.W_O[layer].detach()
 
     def b_O(self, layer: int) -> Tensor:
-        return self._bridge.b_O[layer].detach()
+        b = self._bridge.blocks[layer].attn.b_O
+        return torch.zeros(self._spec.d_model, dtype=self._spec.dtype) if b is None else b.detach()
 
     def W_out(self, layer: int) -> Tensor:
         return self._bridge.W_out[layer].detach()
 
     def b_out(self, layer: int) -> Tensor:
-        return self._bridge.b_out[layer].detach()
+        b = self._bridge.blocks[layer].mlp.b_out
+        return torch.zeros(self._spec.d_model, dtype=self._spec.dtype) if b is None else b.detach()
 
     def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
         names = {hook_name(k): k for k in keys}

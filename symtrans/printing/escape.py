@@ -1,10 +1,16 @@
-"""Token strings are data, never markup: escaping for LaTeX and Markdown."""
+"""Token strings are data, never markup: escaping for LaTeX, Markdown and HTML.
+
+LaTeX output is pure ASCII: every character outside printable ASCII becomes a visible code
+point (``\\stU{00E9}`` with symtrans.sty, ``[U+00E9]`` without), so no token can break a
+pdflatex run or reach the TeX input processor (``^^5c``, ``\\catcode``, ``\\input`` and
+``\\write18`` come out as their letters).
+"""
 
 from __future__ import annotations
 
 import unicodedata
 
-# Inside \text{...} (works in LaTeX, KaTeX and MathJax alike).
+# Inside \text{...}; each replacement works in pdflatex, KaTeX and MathJax alike.
 _LATEX_TEXT = {
     "\\": r"\textbackslash{}",
     "{": r"\{",
@@ -16,45 +22,68 @@ _LATEX_TEXT = {
     "_": r"\_",
     "~": r"\textasciitilde{}",
     "%": r"\%",
+    # OT1 text fonts print these as other glyphs; the named forms work everywhere.
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
 
 
-def latex_text(text: str) -> str:
-    """``text`` as the body of a ``\\text{...}``: specials escaped, control characters shown
-    as ``U+XXXX``, non-ASCII characters shown by their code point (always compiles)."""
+def latex_text(text: str, macros: bool = False, visible_spaces: bool = False) -> str:
+    """``text`` as the body of ``\\text{...}`` (or any text-mode group)."""
     out = []
     for ch in text:
         if ch in _LATEX_TEXT:
             out.append(_LATEX_TEXT[ch])
         elif ch == " ":
-            out.append(" ")
-        elif ch.isascii() and ch.isprintable():
+            out.append((r"\stSpace{}" if macros else r"\textvisiblespace{}") if visible_spaces else " ")
+        elif " " < ch <= "~":
             out.append(ch)
         else:
-            out.append(f"<U+{ord(ch):04X}>" if unicodedata.category(ch)[0] == "C" else
-                       f"[U+{ord(ch):04X}]")
+            code = f"{ord(ch):04X}"
+            out.append(rf"\stU{{{code}}}" if macros else f"[U+{code}]")
     return "".join(out)
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~&")
+def is_control(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "C"
+
+
+def visible_token(token: str) -> str:
+    """A token with its spaces made visible (``␣``) and control characters named
+    (``U+000A``), for Markdown code spans and HTML."""
+    return "".join(
+        "␣" if ch == " " else (f"U+{ord(ch):04X}" if is_control(ch) else ch) for ch in token
+    )
+
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|~$")
 
 
 def markdown_text(text: str) -> str:
-    """``text`` as inline Markdown that renders literally (no markup, no raw HTML)."""
+    """``text`` as inline Markdown that renders literally: specials backslash-escaped,
+    ``< > &`` as entities (never raw HTML), control characters named, newlines kept out."""
     out = []
     for ch in text:
         if ch in _MARKDOWN_SPECIAL:
-            out.append("&#" + str(ord(ch)) + ";" if ch in "<>&" else "\\" + ch)
-        elif unicodedata.category(ch)[0] == "C":
+            out.append("\\" + ch)
+        elif ch in "<>&":
+            out.append(f"&#{ord(ch)};")
+        elif is_control(ch):
             out.append(f"U+{ord(ch):04X}")
         else:
             out.append(ch)
     return "".join(out)
 
 
-def visible_token(token: str) -> str:
-    """A token with its spaces made visible (``␣``) and control characters named."""
-    return "".join(
-        "␣" if ch == " " else (f"U+{ord(ch):04X}" if unicodedata.category(ch)[0] == "C" else ch)
-        for ch in token
-    )
+def markdown_code(text: str) -> str:
+    """``text`` as a Markdown code span (literal by definition), fenced by more backticks
+    than it contains, with spaces shown as ``␣``."""
+    body = visible_token(text)
+    longest = run = 0
+    for ch in body:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"

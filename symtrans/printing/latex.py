@@ -1,4 +1,9 @@
-"""LaTeX for symtrans's nodes, in seed 004's notation, by dispatch (``_print_<Node>``)."""
+"""LaTeX for symtrans's nodes, in seed 004's notation, by dispatch (``_print_<Node>``).
+
+With ``use_macros=True`` the printer writes the macros of ``symtrans.sty`` (``\\stEmb{of}``)
+for documents that load it; otherwise their expansions (``\\underline{\\text{of}}``), which
+KaTeX, MathJax and plain LaTeX read.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,21 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .. import expression as ex
 from .escape import latex_text
+from .notation import render
 
-
-def _token(token: str) -> str:
-    # Seed 004 writes \overline{\text{Ireland}}; the leading space is shown in the token list.
-    return r"\text{" + latex_text(token.strip() or token) + "}"
+_SYMBOL_MACROS = {"gamma": "stGamma", "beta": "stBeta", "epsilon": "stEps", "lambda": "stScale",
+                  "N": "stN"}
 
 
 class SymtransLatexPrinter(LatexPrinter):
     """sympy's LaTeX printer, taught symtrans's nodes. Terms keep model order."""
 
     printmethod = "_symtrans_latex"
-    _default_settings: dict[str, Any] = {**LatexPrinter._default_settings, "order": "none"}
+    _default_settings: dict[str, Any] = {
+        **LatexPrinter._default_settings,
+        "order": "none",
+        "use_macros": False,
+    }
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         # Keep only user-facing settings (a parent printer's also holds derived keys).
@@ -30,72 +38,80 @@ class SymtransLatexPrinter(LatexPrinter):
             settings["order"] = "none"
         super().__init__(settings)
 
-    def _index(self, value: sympy.Expr) -> str:
+    # -- helpers -------------------------------------------------------------------------
+    def _m(self, name: str, *args: str) -> str:
+        return render(name, *args, use_macros=self._settings["use_macros"])
+
+    def _tok(self, token: str) -> str:
+        # Seed 004 writes \overline{\text{Ireland}}; the leading space is shown in the token list.
+        return latex_text(token.strip() or token, macros=self._settings["use_macros"])
+
+    def _p(self, value: sympy.Basic) -> str:
         return self._print(value)
 
+    # -- nodes ---------------------------------------------------------------------------
+    def _print_Symbol(self, expr: sympy.Symbol, style: str = "plain") -> str:
+        if self._settings["use_macros"] and expr.name in _SYMBOL_MACROS:
+            return "\\" + _SYMBOL_MACROS[expr.name]
+        return super()._print_Symbol(expr, style=style)
+
     def _print_TokenEmbedding(self, node: ex.TokenEmbedding) -> str:
-        return r"\underline{" + _token(node.token) + "}"
+        return self._m("stEmb", self._tok(node.token))
 
     def _print_Unembedding(self, node: ex.Unembedding) -> str:
-        return r"\overline{" + _token(node.token) + "}"
+        return self._m("stUnemb", self._tok(node.token))
 
     def _print_UnembeddingBias(self, node: ex.UnembeddingBias) -> str:
-        return r"b_U\left[" + _token(node.token) + r"\right]"
+        return self._m("stUnembBias", self._tok(node.token))
 
     def _print_Logit(self, node: ex.Logit) -> str:
-        return r"\mathrm{logit}_{" + self._index(node.args[1]) + r"}\left(" + _token(
-            node.token
-        ) + r"\right)"
+        return self._m("stLogit", self._p(node.args[1]), self._tok(node.token))
 
     def _print_PositionalEmbedding(self, node: ex.PositionalEmbedding) -> str:
-        return "P_{" + self._index(node.args[0]) + "}"
+        return self._m("stPos", self._p(node.args[0]))
 
     def _print_Residual(self, node: ex.Residual) -> str:
-        return "x^{" + self._index(node.args[0]) + "}_{" + self._index(node.args[1]) + "}"
+        return self._m("stResid", *(self._p(a) for a in node.args))
 
     def _print_BlockOutput(self, node: ex.BlockOutput) -> str:
-        return r"\Delta x^{" + self._index(node.args[0]) + "}_{" + self._index(node.args[1]) + "}"
+        return self._m("stBlock", *(self._p(a) for a in node.args))
 
     def _print_AttentionOutput(self, node: ex.AttentionOutput) -> str:
-        return "A^{" + self._index(node.args[0]) + "}_{" + self._index(node.args[1]) + "}"
+        return self._m("stAttn", *(self._p(a) for a in node.args))
 
     def _print_MLPOutput(self, node: ex.MLPOutput) -> str:
-        return "M^{" + self._index(node.args[0]) + "}_{" + self._index(node.args[1]) + "}"
+        return self._m("stMLP", *(self._p(a) for a in node.args))
 
     def _print_HeadOutput(self, node: ex.HeadOutput) -> str:
-        layer, head, pos = (self._index(a) for a in node.args)
-        return f"H^{{{layer},{head}}}_{{{pos}}}"
+        return self._m("stHead", *(self._p(a) for a in node.args))
 
     def _print_HeadSourceOutput(self, node: ex.HeadSourceOutput) -> str:
-        layer, head, pos, src = (self._index(a) for a in node.args)
-        return (
-            f"A^{{{layer},{head}}}_{{{pos},{src}}}\\, v^{{{layer},{head}}}_{{{src}}}"
-            f" W_O^{{{layer},{head}}}"
-        )
+        return self._m("stHeadSrc", *(self._p(a) for a in node.args))
 
     def _print_AttentionBias(self, node: ex.AttentionBias) -> str:
-        return "b_O^{" + self._index(node.args[0]) + "}"
+        return self._m("stAttnBias", self._p(node.args[0]))
 
     def _print_NeuronOutput(self, node: ex.NeuronOutput) -> str:
-        layer, neuron, pos = (self._index(a) for a in node.args)
-        return f"a^{{{layer}}}_{{{pos},{neuron}}} W_{{\\mathrm{{out}}}}^{{{layer}}}[{neuron}]"
+        return self._m("stNeuron", *(self._p(a) for a in node.args))
 
     def _print_MLPBias(self, node: ex.MLPBias) -> str:
-        return r"b_{\mathrm{out}}^{" + self._index(node.args[0]) + "}"
+        return self._m("stMLPBias", self._p(node.args[0]))
+
+    def _print_TermRef(self, node: ex.TermRef) -> str:
+        return self._m("stTermRef", self._p(node.args[0]))
 
     def _print_Inner(self, node: ex.Inner) -> str:
-        left, right = (self._print(a) for a in node.args)
-        return r"\left\langle " + left + ", " + right + r" \right\rangle"
+        return self._m("stInner", *(self._p(a) for a in node.args))
 
     def _print_Center(self, node: ex.Center) -> str:
-        return r"c\left(" + self._print(node.args[0]) + r"\right)"
+        return self._m("stCenter", self._p(node.args[0]))
+
+    def _print_SquaredNorm(self, node: ex.SquaredNorm) -> str:
+        return self._m("stNormSq", self._p(node.args[0]))
 
     def _print_Hadamard(self, node: ex.Hadamard) -> str:
         left, right = (self.parenthesize(a, PRECEDENCE["Mul"]) for a in node.args)
         return left + r" \odot " + right
-
-    def _print_SquaredNorm(self, node: ex.SquaredNorm) -> str:
-        return r"\left|" + self._print(node.args[0]) + r"\right|^{2}"
 
     def _print_OrderedSum(self, node: ex.OrderedSum) -> str:
         return " + ".join(self._print(a) for a in node.args)

@@ -1,0 +1,70 @@
+"""Pictures as SVG (matplotlib) for Markdown and HTML; the LaTeX report draws the same
+pictures with pgfplots from the same numbers."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from .content import Bar
+
+COLORS = {"positive": "#2166ac", "negative": "#b2182b", "total": "#5a5a5a"}
+
+
+def _svg(fig: object) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; never pops up a window
+    import matplotlib.pyplot as plt
+
+    # Deterministic SVG (ids and no timestamp) so reports can be golden files; text stays
+    # text, and no label is ever read as mathtext.
+    plt.rcParams.update({"svg.hashsalt": "symtrans", "svg.fonttype": "none",
+                         "text.parse_math": False, "font.size": 9})
+    return plt
+
+
+def waterfall_svg(bars: tuple[Bar, ...], title: str) -> str:
+    """Horizontal waterfall: each term moves the running sum; the last bar is the total."""
+    plt = _pyplot()
+    n = len(bars)
+    fig, ax = plt.subplots(figsize=(6.0, 0.28 * n + 0.9))
+    for i, bar in enumerate(bars):
+        left, right = sorted((bar.start, bar.end))
+        ax.barh(i, right - left, left=left, height=0.7, color=COLORS[bar.kind])
+        if i + 1 < n and bars[i + 1].kind != "total":
+            ax.plot([bar.end, bar.end], [i + 0.35, i + 0.65], color="#999999", linewidth=0.6)
+    ax.set_yticks(range(n), [b.label for b in bars])
+    ax.invert_yaxis()
+    ax.axvline(0, color="#444444", linewidth=0.6)
+    ax.set_xlabel("contribution to the logit (running sum)")
+    ax.set_title(title, fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _svg(fig)
+
+
+def heatmap_svg(grid: np.ndarray, title: str) -> str:
+    """Layer × head contributions on a diverging scale centred at zero."""
+    plt = _pyplot()
+    layers, heads = grid.shape
+    limit = float(np.max(np.abs(grid))) or 1.0
+    fig, ax = plt.subplots(figsize=(min(0.45 * heads + 1.6, 8.0), min(0.4 * layers + 1.2, 8.0)))
+    image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(heads))
+    ax.set_yticks(range(layers))
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="contribution")
+    return _svg(fig)

@@ -1,0 +1,135 @@
+"""The report as LaTeX: a fragment to ``\\input`` after ``\\usepackage{symtrans}``, or a
+standalone article that carries the package inline. Compiles with ``pdflatex
+-no-shell-escape``; every token string is escaped to ASCII text."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..printing.escape import latex_text
+from ..printing.notation import sty_path
+from ..templates import render
+from .content import ReportContent
+from .layout import tex_number
+
+_BAR_COLOR = {"positive": "stPositive", "negative": "stNegative", "total": "stTotal"}
+
+
+def fixed_decimals(values: list[float], digits: int) -> int:
+    """Decimals that give the largest |value| ``digits`` significant digits."""
+    largest = max((abs(v) for v in values), default=0.0)
+    if largest == 0 or not math.isfinite(largest):
+        return digits - 1
+    return max(0, digits - 1 - math.floor(math.log10(largest)))
+
+
+def _num(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _token_list(tokens: tuple[tuple[str, bool], ...]) -> str:
+    parts = []
+    for token, here in tokens:
+        text = r"\stTokenList{" + latex_text(token, macros=True, visible_spaces=True) + "}"
+        parts.append(r"\fbox{" + text + "}" if here else text)
+    return r"\ ".join(parts)
+
+
+def _waterfall(content: ReportContent) -> dict[str, object]:
+    bars = content.bars
+    ends = [0.0] + [b.start for b in bars] + [b.end for b in bars]
+    lo, hi = min(ends), max(ends)
+    pad = 0.05 * ((hi - lo) or 1.0)
+    return {
+        "height": f"{0.45 * len(bars) + 1.6:.2f}",
+        "ymax": f"{len(bars) - 0.4:.1f}",
+        "xmin": _num(lo - pad),
+        "xmax": _num(hi + pad),
+        "ticks": ",".join(str(i) for i in range(len(bars))),
+        "labels": ",".join("{" + r"\stLabel{" + latex_text(b.label) + "}}" for b in bars),
+        "bars": [
+            {
+                "color": _BAR_COLOR[b.kind],
+                "left": _num(min(b.start, b.end)),
+                "right": _num(max(b.start, b.end)),
+                "low": f"{i - 0.35:.2f}",
+                "high": f"{i + 0.35:.2f}",
+            }
+            for i, b in enumerate(bars)
+        ],
+    }
+
+
+def _heatmap(grid: np.ndarray | None) -> dict[str, object] | None:
+    if grid is None:
+        return None
+    layers, heads = grid.shape
+    return {
+        "limit": _num(float(np.max(np.abs(grid))) or 1.0),
+        "cols": heads,
+        "xticks": ",".join(str(h) for h in range(heads)),
+        "yticks": ",".join(str(layer) for layer in range(layers)),
+        "height": f"{min(0.9 * layers + 1.5, 9.0):.2f}",
+        "cells": [f"{h} {layer} {_num(float(grid[layer, h]))}"
+                  for layer in range(layers) for h in range(heads)],
+        # numbers in the cells while they stay legible
+        "labels": [] if layers * heads > 64 else [
+            {"x": h, "y": layer, "text": f"{float(grid[layer, h]):.2f}"}
+            for layer in range(layers) for h in range(heads)
+        ],
+    }
+
+
+def inline_sty() -> str:
+    """The body of symtrans.sty for a standalone document's preamble."""
+    keep = []
+    for line in sty_path().read_text(encoding="utf-8").splitlines():
+        if line.startswith((r"\NeedsTeXFormat", r"\ProvidesPackage", r"\endinput")):
+            continue
+        keep.append(line)
+    return "\n".join(keep)
+
+
+def latex(content: ReportContent, standalone: bool,
+          template_folder: str | os.PathLike[str] | None = None) -> str:
+    c = content
+    values = [r.value for r in c.rows]
+    decimals = fixed_decimals(values, c.digits)
+    integer_digits = max(1, max(len(str(int(abs(v)))) for v in values))
+    rows = [
+        {
+            "kind": r.kind,
+            "rank": "" if r.rank is None else str(r.rank),
+            "label": r"\textbf{total}" if r.kind == "total" else (
+                r"\stLabel{" + latex_text(r.label) + "}" if r.kind in ("term", "bias")
+                else latex_text(r.label)),
+            "symbol": f"${r.symbol}$" if r.symbol else "",
+            "value": f"{r.value:.{decimals}f}",
+        }
+        for r in c.rows
+    ]
+    check = c.check
+    context = {
+        "answer": latex_text(c.title_answer, macros=True, visible_spaces=True),
+        "vs": None if c.title_vs is None else latex_text(c.title_vs, macros=True, visible_spaces=True),
+        "prompt": "``" + latex_text(c.prompt, macros=True) + "''",
+        "model_line": latex_text(c.model_line, macros=True),
+        "split": c.split,
+        "position": c.position,
+        "tokens": _token_list(c.tokens),
+        "equations": [{"caption": e.caption, "body": " \\\\\n".join(e.lines)} for e in c.equations],
+        "table_format": f"-{integer_digits}.{decimals}",
+        "rows": rows,
+        "waterfall": _waterfall(c),
+        "heatmap": _heatmap(c.heatmap),
+        "verdict": r"\textbf{holds}" if check.passed else r"\textbf{FAILS}",
+        "total": tex_number(check.total, 12),
+        "model_logit": tex_number(check.model_logit, 12),
+        "difference": tex_number(check.difference, 3),
+        "tolerance": tex_number(check.tolerance, 3),
+        "sty": inline_sty() if standalone else "",
+    }
+    return render("report.tex" if standalone else "fragment.tex", context, template_folder)

@@ -1,0 +1,72 @@
+"""Breaking long sums into lines that fit a column, and numbers in LaTeX."""
+
+from __future__ import annotations
+
+import math
+import re
+
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_SCRIPT = re.compile(r"[_^]\{([^{}]*)\}")
+
+
+def width(latex: str) -> float:
+    """A rough display width of a LaTeX snippet in 'characters' (scripts count 0.6)."""
+    text = _SCRIPT.sub(lambda m: "\x00" * math.ceil(0.6 * len(m.group(1))), latex)
+    text = re.sub(r"\\(text|mathrm|texttt)\{", "{", text)
+    text = _COMMAND.sub("\x01", text)  # a command is about one glyph (\lambda, \langle)
+    for zero in ("{", "}", "\\,", " "):
+        text = text.replace(zero, "")
+    return float(len(text))
+
+
+def break_sum(lhs: str, terms: list[str], budget: float, relation: str = "=") -> list[str]:
+    """``lhs = t1 + t2 + ...`` as lines of at most ``budget`` width (a term longer than the
+    budget gets a line of its own). Each term carries its own leading sign (``+ t``/``- t``)
+    except the first. Lines are for an ``aligned``/``align*`` block: the first starts
+    ``lhs &= ``, the others ``&\\quad ``."""
+    lines: list[list[str]] = [[]]
+    used = width(lhs) + 2
+    for term in terms:
+        w = width(term) + 1
+        if lines[-1] and used + w > budget:
+            lines.append([])
+            used = 3
+        lines[-1].append(term)
+        used += w
+    out = []
+    for i, parts in enumerate(lines):
+        body = " ".join(parts)
+        out.append((f"{lhs} &{relation} " if i == 0 else r"&\quad ") + body)
+    return out
+
+
+def signed_terms(terms: list[str]) -> list[str]:
+    """``[a, b, c]`` -> ``[a, + b, + c]`` (a term already starting with ``-`` keeps it)."""
+    out = []
+    for i, t in enumerate(terms):
+        if i == 0 or t.startswith("-"):
+            out.append(t if i == 0 or not t.startswith("-") else "- " + t[1:].lstrip())
+        else:
+            out.append("+ " + t)
+    return out
+
+
+def tex_number(value: float, digits: int = 6) -> str:
+    """``value`` with ``digits`` significant digits, as LaTeX (``1.2\\times10^{-15}``)."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return r"\text{" + str(value) + "}"
+    text = f"{value:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa}\times10^{{{int(exponent)}}}"
+    return text
+
+
+def plain_number(value: float, digits: int = 6) -> str:
+    """``value`` with ``digits`` significant digits as plain text (``1.2e-15``)."""
+    if value == 0:
+        return "0"
+    text = f"{value:.{digits}g}"
+    return text.replace("e-0", "e-").replace("e+0", "e+")
