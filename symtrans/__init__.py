@@ -13,12 +13,16 @@ from .decomposition import BatchDecomposition, Decomposition, Term
 from .errors import (
     IdentityError,
     InvalidArgumentError,
+    LatexCompileError,
+    LatexNotFoundError,
     ModelNotFoundError,
     SymtransError,
+    TemplateError,
     TokenizationError,
     UnsupportedModelError,
 )
 from .logit_lens import LogitLens, logit_lens
+from .report import write_sty
 from .splits import SPLITS
 
 __version__ = "0.1.0"
@@ -30,12 +34,16 @@ __all__ = [
     "IdentityError",
     "LogitLens",
     "InvalidArgumentError",
+    "LatexCompileError",
+    "LatexNotFoundError",
     "ModelNotFoundError",
     "SymtransError",
+    "TemplateError",
     "Term",
     "TokenizationError",
     "UnsupportedModelError",
     "decompose",
     "load_model",
     "logit_lens",
+    "write_sty",
 ]

@@ -42,10 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="decompose the demo prompt on the embedded default model")
     demo.add_argument("-o", "--output", default="symtrans-demo", help="output folder")
+    demo.add_argument("--format", default="md,tex,pdf,html",
+                      help="comma-separated formats (default: md,tex,pdf,html)")
 
     report = sub.add_parser("report", help="write a report of one decomposition")
     _common(report)
-    report.add_argument("--format", default="md", help="comma-separated formats (md)")
+    report.add_argument("--format", default="md", help="comma-separated: md,tex,pdf,html")
     report.add_argument("-o", "--output", default=".", help="output folder")
     report.add_argument("--top-k", type=int, default=12, help="rows in the terms table")
 
@@ -54,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--atol", type=float, default=None, help="absolute tolerance")
 
     sub.add_parser("models", help="list the embedded models")
+
+    sty = sub.add_parser("sty", help="write symtrans.sty (for \\input of report fragments)")
+    sty.add_argument("-o", "--output", default=".", help="output folder")
     return parser
 
 
@@ -120,13 +125,19 @@ def run(args: argparse.Namespace) -> int:
         from .models import DEFAULT_MODEL
         from .models.facts import DEMO_ANSWER, DEMO_PROMPT
 
+        formats = _formats(args.format)
         model = load_model(DEFAULT_MODEL)
         d = decompose(model, DEMO_PROMPT, answer=DEMO_ANSWER, split="heads")
-        path = d.save(Path(args.output) / "report.md")
         print(f"{DEFAULT_MODEL}: {DEMO_PROMPT!r} -> {DEMO_ANSWER!r}, split 'heads'")
         print(_verification_line(d))
-        print(f"wrote {path}")
+        for fmt in formats:
+            print(f"wrote {d.save(Path(args.output) / f'report.{fmt}')}")
         d.verify()
+        return 0
+    if args.command == "sty":
+        from .report import write_sty
+
+        print(f"wrote {write_sty(args.output)}")
         return 0
     if args.command == "report":
         formats = _formats(args.format)

@@ -34,3 +34,15 @@ class ModelNotFoundError(SymtransError):
 
 class InvalidArgumentError(SymtransError, ValueError):
     """An argument outside what the function accepts (split, position, lengths of a batch...)."""
+
+
+class LatexNotFoundError(SymtransError):
+    """No LaTeX on this machine: a .pdf cannot be written (the message says how to install)."""
+
+
+class LatexCompileError(SymtransError):
+    """pdflatex failed on a document symtrans wrote (a symtrans bug or a user's template)."""
+
+
+class TemplateError(SymtransError):
+    """A report template is missing or uses a variable symtrans does not provide."""

@@ -230,6 +230,7 @@ NEURON_INDEX = Symbol("n", integer=True, nonnegative=True)
 HEAD_INDEX = Symbol("h", integer=True, nonnegative=True)
 SOURCE_INDEX = Symbol("s", integer=True, nonnegative=True)
 TERM_INDEX = Symbol("i", integer=True, positive=True)
+DIRECTION = Symbol("u")
 MAX_EXPLICIT_HEADS = 8  # more heads than this in a layer fold into a sum over h
 
 
@@ -416,8 +417,9 @@ def compact_logit_equation(
     has_gamma: bool,
     has_beta: bool,
 ) -> sympy.Equality:
-    """``logit = √N λ Σ_{i=1}^{n} <γ⊙u, c(t_i)> + <β, u> + b_U`` over the residual's terms."""
-    u = direction_node(answer, vs)
+    """``logit = √N λ Σ_{i=1}^{n} <γ⊙u, c(t_i)> + <β, u> + b_U`` over the residual's terms,
+    with the direction written as the symbol ``u`` (see :func:`direction_equation`)."""
+    u = DIRECTION
     read = _read(u, has_gamma)
     inner = Inner(read, Center(TermRef(TERM_INDEX)) if kind is NormKind.LAYER else TermRef(TERM_INDEX))
     body = Product(sympy.sqrt(N), LAMBDA, sympy.Sum(inner, (TERM_INDEX, 1, n_terms)))
@@ -426,3 +428,8 @@ def compact_logit_equation(
         parts.append(Inner(BETA, u))
     parts.append(unembedding_bias_node(answer, vs))
     return sympy.Eq(logit_node(answer, vs, position), OrderedSum(*parts), evaluate=False)
+
+
+def direction_equation(answer: str, vs: str | None) -> sympy.Equality:
+    """``u = \\overline{a}`` or ``u = \\overline{a} - \\overline{b}``."""
+    return sympy.Eq(DIRECTION, direction_node(answer, vs), evaluate=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from .errors import SymtransError
+from .errors import TemplateError
 
 
 def template_dir() -> Path:
@@ -49,12 +49,12 @@ def render(name: str, context: dict[str, object], folder: str | os.PathLike[str]
         env = environment(folder, html=name.endswith(".html"))
         return env.get_template(name).render(**context)
     except jinja2.UndefinedError as exc:
-        raise SymtransError(
+        raise TemplateError(
             f"template {name!r} uses a variable symtrans does not provide ({exc.message}); "
             "fix the template or use the shipped one"
         ) from None
     except jinja2.TemplateNotFound as exc:
-        raise SymtransError(
+        raise TemplateError(
             f"no template {exc.name!r} in {folder or template_dir()}; give a folder that holds "
             f"{name}"
         ) from None

@@ -23,6 +23,9 @@ SUPPORTED_ARCHITECTURES = {
     "GPTNeoXForCausalLM": "gpt_neox",
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
+    "GPTJForCausalLM": "gptj",
+    "GPTNeoForCausalLM": "gpt_neo",
+    "NativeModel": "native",
 }
 
 _DEST_HOOKS = {

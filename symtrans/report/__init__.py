@@ -23,7 +23,10 @@ FORMATS = ("md", "tex", "pdf", "html")
 STANDALONE_WIDTH = 66.0
 COLUMN_WIDTH = 36.0
 
-__all__ = ["FORMATS", "ReportContent", "build", "render_format", "save_report", "write_atomic"]
+__all__ = [
+    "FORMATS", "ReportContent", "build", "render_format", "save_report", "write_atomic",
+    "write_sty",
+]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -82,6 +85,18 @@ def render_format(d: Decomposition, fmt: str, *, top_k: int = 12,
     raise InvalidArgumentError(
         f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}"
     )
+
+
+def write_sty(folder: str | os.PathLike[str] = ".") -> str:
+    """Copy ``symtrans.sty`` (the notation macros a fragment needs) into ``folder``."""
+    from ..printing.notation import sty_path
+
+    target = Path(folder) / "symtrans.sty"
+    try:
+        write_atomic(target, sty_path().read_bytes())
+    except OSError as exc:
+        raise SymtransError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    return str(target)
 
 
 def _strip_xml(svg: str) -> str:

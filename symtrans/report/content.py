@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import sympy
 
 from .. import expression as ex
 from .. import labels as lb
@@ -127,7 +128,10 @@ def build(d: Decomposition, *, top_k: int = 12, digits: int = 4, use_macros: boo
     lhs = tex(compact.lhs)
     identity_terms = [tex(a) for a in compact.rhs.args]
     identity = break_sum(lhs, signed_terms(identity_terms), budget)
-    scale = (tex(d.scale_expression).replace(" = ", " &= ", 1),)
+    scale = (
+        tex(ex.direction_equation(d.answer, d.vs)).replace(" = ", " &= ", 1) + ",",
+        tex(d.scale_expression).replace(" = ", " &= ", 1),
+    )
 
     sigma = d.scale
     inners = [float(np.sum(d.values[g.start : g.stop])) * sigma for g in groups]
@@ -152,8 +156,7 @@ def build(d: Decomposition, *, top_k: int = 12, digits: int = 4, use_macros: boo
     rows = table_rows(d, top_k)
     symbols = {t.name: tex(t.node) for t in (d.terms[i] for i in np.argsort(-np.abs(d.values), kind="stable")[:top_k])}
     beta_symbol = tex(ex.OrderedSum(
-        *([ex.Inner(ex.BETA, ex.direction_node(d.answer, d.vs))] if d.model.has_beta else []),
-        ex.unembedding_bias_node(d.answer, d.vs),
+        *([ex.Inner(ex.BETA, ex.DIRECTION)] if d.model.has_beta else []), sympy.Symbol("b_U")
     ))
     rows = [
         Row(r.rank, r.label, symbols.get(r.label, beta_symbol if r.kind == "bias" else ""),

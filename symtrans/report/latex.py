@@ -44,7 +44,7 @@ def _waterfall(content: ReportContent) -> dict[str, object]:
     lo, hi = min(ends), max(ends)
     pad = 0.05 * ((hi - lo) or 1.0)
     return {
-        "height": f"{0.45 * len(bars) + 1.6:.2f}",
+        "height": f"{0.42 * len(bars):.2f}",
         "ymax": f"{len(bars) - 0.4:.1f}",
         "xmin": _num(lo - pad),
         "xmax": _num(hi + pad),
@@ -72,7 +72,7 @@ def _heatmap(grid: np.ndarray | None) -> dict[str, object] | None:
         "cols": heads,
         "xticks": ",".join(str(h) for h in range(heads)),
         "yticks": ",".join(str(layer) for layer in range(layers)),
-        "height": f"{min(0.9 * layers + 1.5, 9.0):.2f}",
+        "height": f"{min(0.7 * layers, 9.0):.2f}",
         "cells": [f"{h} {layer} {_num(float(grid[layer, h]))}"
                   for layer in range(layers) for h in range(heads)],
         # numbers in the cells while they stay legible

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 import re
 
+from ..printing.notation import expand
+
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _SCRIPT = re.compile(r"[_^]\{([^{}]*)\}")
 
 
 def width(latex: str) -> float:
-    """A rough display width of a LaTeX snippet in 'characters' (scripts count 0.6)."""
-    text = _SCRIPT.sub(lambda m: "\x00" * math.ceil(0.6 * len(m.group(1))), latex)
+    """A rough display width of a LaTeX snippet in 'characters' (scripts count 0.6),
+    symtrans macros expanded first."""
+    text = _SCRIPT.sub(lambda m: "\x00" * math.ceil(0.6 * len(m.group(1))), expand(latex))
     text = re.sub(r"\\(text|mathrm|texttt)\{", "{", text)
     text = _COMMAND.sub("\x01", text)  # a command is about one glyph (\lambda, \langle)
     for zero in ("{", "}", "\\,", " "):
@@ -26,6 +29,9 @@ def break_sum(lhs: str, terms: list[str], budget: float, relation: str = "=") ->
     ``lhs &= ``, the others ``&\\quad ``."""
     lines: list[list[str]] = [[]]
     used = width(lhs) + 2
+    if used > budget / 2.5:  # a long left side gets a line of its own
+        lines = [[], []]
+        used = 3
     for term in terms:
         w = width(term) + 1
         if lines[-1] and used + w > budget:
@@ -34,9 +40,16 @@ def break_sum(lhs: str, terms: list[str], budget: float, relation: str = "=") ->
         lines[-1].append(term)
         used += w
     out = []
+    own_line = not lines[0]
     for i, parts in enumerate(lines):
         body = " ".join(parts)
-        out.append((f"{lhs} &{relation} " if i == 0 else r"&\quad ") + body)
+        if i == 0:
+            # A long left side goes first, left-aligned with the lines below it.
+            out.append(f"&{lhs}" if own_line else f"{lhs} &{relation} {body}")
+        elif i == 1 and own_line:
+            out.append(rf"&\quad {relation} {body}")
+        else:
+            out.append((r"&\qquad " if own_line else r"&\quad ") + body)
     return out
 
 

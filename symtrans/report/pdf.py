@@ -9,21 +9,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import SymtransError
+from ..errors import LatexCompileError, LatexNotFoundError
 
 INSTALL_HINT = (
     "install LaTeX, e.g. `apt-get install texlive-latex-recommended texlive-pictures "
     "texlive-science latexmk` on Debian/Ubuntu (or TeX Live / MiKTeX elsewhere), or write "
     ".tex and compile it yourself"
 )
-
-
-class LatexNotFoundError(SymtransError):
-    """No pdflatex on this machine: a .pdf cannot be written."""
-
-
-class LatexCompileError(SymtransError):
-    """pdflatex failed on a document symtrans wrote (a bug in symtrans or a user template)."""
 
 
 def latex_command() -> list[str]:
