@@ -4,9 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.symtrans-installed
 
-.PHONY: demo test lint setup clean models
+NODE_STAMP := node_modules/.symtrans-installed
 
-setup: $(STAMP)
+.PHONY: demo test lint setup clean models system-deps
+
+setup: $(STAMP) $(NODE_STAMP)
 
 # torch first, pinned: the CPU wheel on local disk. A bare `torch` requirement resolved first
 # can pull a multi-GB CUDA build.
@@ -17,11 +19,39 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# KaTeX (npm) parses every Markdown math block in the tests.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/symtrans demo -o symtrans-demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps $(NODE_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# LaTeX, poppler and npm for the tests (installed with apt-get when run as root).
+system-deps:
+	bash scripts/system-deps.sh
+
+# A second environment with TransformerLens 3.x, which has both the legacy HookedTransformer
+# and TransformerBridge: the adapter tests run there too (SYMTRANS_REQUIRE_HOOKED turns the
+# HookedTransformer tests' skip into a failure). torch first, pinned, as above.
+VENV3  := .venv-tl3
+STAMP3 := $(VENV3)/.symtrans-installed
+.PHONY: test-tl3
+
+$(STAMP3): pyproject.toml
+	test -x $(VENV3)/bin/python || $(PYTHON) -m venv $(VENV3)
+	$(VENV3)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV3)/bin/python -m pip install --quiet torch==2.13.0
+	$(VENV3)/bin/python -m pip install --quiet 'transformer_lens==3.9.*'
+	$(VENV3)/bin/python -m pip install --quiet -e . 'pytest>=8' 'hypothesis>=6.100'
+	touch $(STAMP3)
+
+test-tl3: $(STAMP3)
+	HF_HUB_OFFLINE=1 SYMTRANS_REQUIRE_HOOKED=1 $(VENV3)/bin/python -m pytest -q \
+		tests/test_architectures.py tests/test_hooked_transformer.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check symtrans tests scripts
@@ -32,4 +62,5 @@ models: $(STAMP)
 	$(PY) scripts/train_tiny_models.py --out symtrans/models/data
 
 clean:
-	rm -rf $(VENV) symtrans-demo .pytest_cache
+	rm -rf $(VENV) node_modules symtrans-demo .pytest_cache
+	rm -rf $(VENV3)

@@ -15,6 +15,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_grad_enabled(False)
 
 PROMPT = "Dublin is the capital city of"
+
+
+def _hooked_transformer_available() -> bool:
+    try:
+        from transformer_lens import HookedTransformer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# The legacy HookedTransformer API exists only in TransformerLens 2.x/3.x: under 4.x its tests
+# are not collected here and `make test-tl3` runs them (with SYMTRANS_REQUIRE_HOOKED=1 they
+# are always collected, so a missing API fails loudly).
+collect_ignore = (
+    []
+    if _hooked_transformer_available() or os.environ.get("SYMTRANS_REQUIRE_HOOKED")
+    else ["test_hooked_transformer.py"]
+)
 CORPUS = [
     "Dublin is the capital city of Ireland.",
     "Paris is the capital city of France.",
@@ -130,5 +148,52 @@ def hf_model(model_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], torch.
             model = AutoModelForCausalLM.from_pretrained(model_dirs[name], dtype=dtype)
             cache[(name, dtype)] = model.eval()
         return cache[(name, dtype)]
+
+    return get
+
+
+# -- every architecture (tests/test_architectures.py, tests/test_hooked_transformer.py) ------
+
+
+@pytest.fixture(scope="session")
+def arch_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A random Hugging Face directory per architecture of ``tests/arch_models.py``; the
+    attention-only model (no Hugging Face form) gets a directory with its tokenizer only."""
+    from . import arch_models as am
+
+    root = tmp_path_factory.mktemp("architectures")
+    dirs = {arch: am.build_hf(root / am.folder_name(arch), arch) for arch in am.HF_ARCHITECTURES}
+    _tokenizer(root / am.ATTN_ONLY)
+    dirs[am.ATTN_ONLY] = root / am.ATTN_ONLY
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def arch_hf(arch_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], torch.nn.Module]:
+    """``arch_hf(arch, dtype)``: the reference, plain Hugging Face, loaded apart from TL."""
+    from transformers import AutoModelForCausalLM
+
+    cache: dict[tuple[str, torch.dtype], torch.nn.Module] = {}
+
+    def get(arch: str, dtype: torch.dtype) -> torch.nn.Module:
+        if (arch, dtype) not in cache:
+            model = AutoModelForCausalLM.from_pretrained(arch_dirs[arch], dtype=dtype)
+            cache[(arch, dtype)] = model.eval()
+        return cache[(arch, dtype)]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def arch_bridge(arch_dirs: dict[str, Path]) -> Callable[[str, torch.dtype, bool], object]:
+    """``arch_bridge(arch, dtype, compat)``: a cached TransformerBridge."""
+    from . import arch_models as am
+
+    cache: dict[tuple[str, torch.dtype, bool], object] = {}
+
+    def get(arch: str, dtype: torch.dtype, compat: bool) -> object:
+        if (arch, dtype, compat) not in cache:
+            cache[(arch, dtype, compat)] = am.boot_bridge(arch_dirs[arch], arch, dtype, compat)
+        return cache[(arch, dtype, compat)]
 
     return get

@@ -50,8 +50,10 @@ def layer_contributions(
     out = forward(hf, tokens)
     norm = final_norm(hf)
     eps = float(getattr(norm, "eps", getattr(norm, "variance_epsilon", 0.0)))
+    rms = "RMSNorm" in type(norm).__name__  # RMSNorm: no centring, no bias
     gamma = norm.weight.to(torch.float64)
-    beta = norm.bias.to(torch.float64)
+    bias_param = getattr(norm, "bias", None)
+    beta = torch.zeros_like(gamma) if bias_param is None else bias_param.to(torch.float64)
     W_U = hf.get_output_embeddings().weight.to(torch.float64)  # [vocab, d_model]
     u = W_U[a] - (W_U[b] if b is not None else 0.0)
     pre = out["resid_pre"][:, pos].to(torch.float64)
@@ -59,12 +61,55 @@ def layer_contributions(
     points = torch.cat([pre, final[None]])  # x^0, x^1, ..., x^L
     parts = [points[0]] + [points[i + 1] - points[i] for i in range(len(points) - 1)]
     n = final.shape[0]
-    centred = final - final.mean()
+
+    def centre(x: torch.Tensor) -> torch.Tensor:
+        return x if rms else x - x.mean()
+
+    centred = centre(final)
     sigma = torch.sqrt((centred @ centred) / n + eps)
     read = gamma * u
-    contributions = [float((read @ (p - p.mean())) / sigma) for p in parts]
+    contributions = [float((read @ centre(p)) / sigma) for p in parts]
     bias = hf.get_output_embeddings().bias
     b_U = 0.0 if bias is None else float(bias[a] - (bias[b] if b is not None else 0.0))
     constant = float(beta @ u) + b_U
     logits = out["logits"][pos].to(torch.float64)
     return contributions, constant, float(logits[a] - (logits[b] if b is not None else 0.0))
+
+
+def _layer_norm(x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None, eps: float):
+    c = x - x.mean(-1, keepdim=True)
+    y = c / torch.sqrt((c * c).mean(-1, keepdim=True) + eps)
+    return y * (1.0 if w is None else w) + (0.0 if b is None else b)
+
+
+def attn_only_logits(weights: dict[str, object], tokens: list[int]) -> torch.Tensor:
+    """An attention-only transformer (learned positions, LayerNorm) written out from its
+    weights in float64, with no TransformerLens or symtrans code: logits ``[pos, vocab]``.
+
+    ``weights``: ``W_E`` [vocab, d_model], ``W_pos`` [n_ctx, d_model], ``eps``, ``ln_final``
+    (w, b), and ``layers``: per layer ``ln1`` (w, b; None where folded away), ``W_Q``/``W_K``/
+    ``W_V`` [heads, d_model, d_head], ``b_Q``/``b_K``/``b_V`` [heads, d_head], ``W_O``
+    [heads, d_head, d_model], ``b_O`` [d_model]; ``W_U`` [d_model, vocab], ``b_U`` [vocab].
+    """
+
+    def f64(t: object) -> torch.Tensor | None:
+        return None if t is None else t.detach().to(torch.float64)  # type: ignore[attr-defined]
+
+    eps = float(weights["eps"])  # type: ignore[arg-type]
+    ids = torch.tensor(tokens)
+    n = len(tokens)
+    x = f64(weights["W_E"])[ids] + f64(weights["W_pos"])[:n]  # type: ignore[index]
+    mask = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    for layer in weights["layers"]:  # type: ignore[attr-defined]
+        w, b = layer["ln1"]
+        h = _layer_norm(x, f64(w), f64(b), eps)
+        q = torch.einsum("pm,hmd->hpd", h, f64(layer["W_Q"])) + f64(layer["b_Q"])[:, None]
+        k = torch.einsum("pm,hmd->hpd", h, f64(layer["W_K"])) + f64(layer["b_K"])[:, None]
+        v = torch.einsum("pm,hmd->hpd", h, f64(layer["W_V"])) + f64(layer["b_V"])[:, None]
+        scores = torch.einsum("hpd,hsd->hps", q, k) / q.shape[-1] ** 0.5
+        pattern = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
+        z = torch.einsum("hps,hsd->hpd", pattern, v)
+        x = x + torch.einsum("hpd,hdm->pm", z, f64(layer["W_O"])) + f64(layer["b_O"])
+    w, b = weights["ln_final"]  # type: ignore[misc]
+    x = _layer_norm(x, f64(w), f64(b), eps)
+    return x @ f64(weights["W_U"]) + f64(weights["b_U"])

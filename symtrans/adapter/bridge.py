@@ -1,107 +1,117 @@
-"""Adapter for TransformerLens's ``TransformerBridge`` (TransformerLens 3.x and 4.x).
+"""Adapter for TransformerLens's ``TransformerBridge`` (TransformerLens 3.x and 4.x), raw or
+after ``enable_compatibility_mode()``.
 
-The bridge wraps the Hugging Face module itself, so its hooks see exactly the numbers of
-Hugging Face's own forward pass. This is the only module (with :mod:`.loading`) that imports
-``transformer_lens``.
+The bridge wraps the Hugging Face module itself, so its hooks see the numbers of the forward
+pass it runs. ``enable_compatibility_mode()`` folds the norms into the weights and centres them
+*in place*: the final norm then has ``γ = 1``, ``β = 0`` and the folded ``W_U``/``b_U`` carry
+them. The adapter reads the final norm from the module the forward applies, after any folding,
+so both forms add up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from ..errors import InvalidArgumentError, TokenizationError, UnsupportedModelError
+from ..errors import UnsupportedModelError
 from ..norm import FinalNorm, NormKind
-from .protocol import Hook, HookKey, ModelSpec, RunResult
+from .common import TransformerLensAdapter, refuse_nonlinear_logits, zeros_if_none
+from .protocol import ModelSpec
 
-# Architectures whose block layout the identity has been checked against (tests/).
+# Architectures whose block layout (every block adds hook_attn_out and hook_mlp_out to the
+# residual, nothing else does) has been checked against Hugging Face's forward (tests/).
 SUPPORTED_ARCHITECTURES = {
     "GPT2LMHeadModel": "gpt2",
     "GPTNeoXForCausalLM": "gpt_neox",
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
     "GPTJForCausalLM": "gptj",
-    "GPTNeoForCausalLM": "gpt_neo",
-    "NativeModel": "native",
-}
-
-_DEST_HOOKS = {
-    Hook.EMBED: "hook_embed",
-    Hook.POS_EMBED: "hook_pos_embed",
-    Hook.RESID_FINAL: "ln_final.hook_in",
-}
-_BLOCK_HOOKS = {
-    Hook.ATTN_OUT: "blocks.{layer}.hook_attn_out",
-    Hook.MLP_OUT: "blocks.{layer}.hook_mlp_out",
-    Hook.Z: "blocks.{layer}.attn.hook_z",
-    Hook.MLP_POST: "blocks.{layer}.mlp.hook_post",
-    Hook.PATTERN: "blocks.{layer}.attn.hook_pattern",
-    Hook.V: "blocks.{layer}.attn.hook_v",
+    # TransformerBridge.boot_native: TransformerLens's own blocks (attention-only included)
+    "TransformerLensNative": "native",
 }
 
 
-def hook_name(key: HookKey) -> str:
-    """The TransformerLens hook name of ``key``."""
-    if key.hook in _DEST_HOOKS:
-        return _DEST_HOOKS[key.hook]
-    return _BLOCK_HOOKS[key.hook].format(layer=key.layer)
+def _architecture(bridge: Any) -> str:
+    cfg = bridge.cfg
+    for name in (getattr(cfg, "architecture", None), getattr(cfg, "original_architecture", None)):
+        if name:
+            return str(name)
+    if type(bridge.original_model).__name__ == "NativeModel":
+        return "TransformerLensNative"
+    return type(bridge.original_model).__name__
 
 
 def _hf_config(bridge: Any) -> Any:
-    model = getattr(bridge, "original_model", None)
-    return getattr(model, "config", None)
+    return getattr(getattr(bridge, "original_model", None), "config", None)
+
+
+def _has_final_norm(bridge: Any) -> bool:
+    ln = getattr(bridge, "ln_final", None)
+    module = getattr(ln, "original_component", None)
+    return ln is not None and type(module).__name__ != "Identity"
 
 
 def _refuse_unsupported(bridge: Any) -> str:
     """The architecture name, or :class:`UnsupportedModelError` naming the missing piece."""
+    arch = _architecture(bridge)
     cfg = bridge.cfg
-    arch = str(getattr(cfg, "original_architecture", None) or type(bridge.original_model).__name__)
+    hf = _hf_config(bridge)
+    softcaps = [
+        getattr(cfg, "output_logits_soft_cap", None),
+        getattr(hf, "final_logit_softcapping", None),
+    ]
+    scales = [getattr(hf, name, None) for name in ("logit_scale", "logits_scaling")]
+    refuse_nonlinear_logits(
+        arch,
+        softcap=max((float(s) for s in softcaps if s is not None), default=None),
+        logit_scale=next((s for s in scales if s is not None and float(s) != 1.0), None),
+        has_final_norm=_has_final_norm(bridge),
+    )
     if arch not in SUPPORTED_ARCHITECTURES:
         raise UnsupportedModelError(
             f"architecture {arch!r} is not supported: its block layout has not been checked "
-            f"against the exact identity (supported: {', '.join(sorted(SUPPORTED_ARCHITECTURES))}); "
+            "against the exact identity (what each block adds to the residual stream, and how "
+            f"its norms scale it); supported: {', '.join(sorted(SUPPORTED_ARCHITECTURES))}. "
             "symtrans refuses rather than return a sum that may not add up"
         )
-    hf = _hf_config(bridge)
-    softcap = getattr(cfg, "output_logits_soft_cap", -1.0) or -1.0
-    hf_softcap = getattr(hf, "final_logit_softcapping", None) if hf is not None else None
-    if softcap > 0 or hf_softcap:
+    if getattr(bridge, "ln_final", None) is not None and getattr(
+        bridge.ln_final, "uses_weight_offset", False
+    ):
         raise UnsupportedModelError(
-            f"{arch}: the logits are soft-capped (tanh), which is not a sum of terms; "
-            "decompose the pre-cap logit instead by loading the model without soft-capping"
+            f"{arch}: the final norm scales by (1 + weight), which symtrans does not read yet"
         )
-    if hf is not None and getattr(hf, "logit_scale", None) not in (None, 1, 1.0):
-        raise UnsupportedModelError(
-            f"{arch}: the logits are scaled by logit_scale={hf.logit_scale}, which symtrans "
-            "does not model yet"
-        )
-    if getattr(bridge, "ln_final", None) is None:
-        raise UnsupportedModelError(f"{arch}: the model has no final norm (ln_final)")
     return arch
 
 
 def _final_norm(bridge: Any) -> FinalNorm:
+    """The final norm as the bridge's forward applies it (see ``NormalizationBridge``)."""
     cfg = bridge.cfg
-    norm_type = str(getattr(cfg, "final_rms", False) and "RMS" or cfg.normalization_type)
-    if norm_type in ("LN", "LNPre"):
-        kind = NormKind.LAYER
-    elif norm_type in ("RMS", "RMSPre"):
-        kind = NormKind.RMS
-    else:
-        raise UnsupportedModelError(
-            f"final norm of type {norm_type!r} is not supported (expected LayerNorm or RMSNorm)"
-        )
-    module = getattr(bridge.ln_final, "_original_component", bridge.ln_final)
-    gamma = getattr(module, "weight", None)
-    beta = getattr(module, "bias", None)
-    if norm_type.endswith("Pre"):
-        gamma = beta = None
-    eps = getattr(module, "eps", None) or getattr(module, "variance_epsilon", None) or cfg.eps
+    ln = bridge.ln_final
+    module = getattr(ln, "original_component", None)
+    rms = getattr(ln, "uses_rms_norm", None)
+    if rms is None:
+        norm_type = "RMS" if getattr(cfg, "final_rms", False) else str(cfg.normalization_type)
+        if norm_type not in ("LN", "LNPre", "RMS", "RMSPre"):
+            raise UnsupportedModelError(
+                f"final norm of type {norm_type!r} is not supported (expected LayerNorm or RMSNorm)"
+            )
+        rms = norm_type.startswith("RMS")
+    param_free = type(ln).__name__ in ("LayerNormPreBridge", "RMSNormPreBridge")
+    gamma = None if param_free else getattr(module, "weight", None)
+    beta = None if (param_free or rms) else getattr(module, "bias", None)
+    # The python-norm path uses cfg.eps; the native path (and HF's module) the module's own.
+    module_eps = getattr(module, "eps", None)
+    if module_eps is None:
+        module_eps = getattr(module, "variance_epsilon", None)
+    native = getattr(ln, "use_native_layernorm_autograd", False) or getattr(
+        cfg, "layer_norm_folding", False
+    )
+    eps = module_eps if (native and module_eps is not None) else getattr(cfg, "eps", module_eps)
+    if eps is None:
+        raise UnsupportedModelError("the final norm has no epsilon (neither eps nor cfg.eps)")
     return FinalNorm(
-        kind=kind,
+        kind=NormKind.RMS if rms else NormKind.LAYER,
         eps=float(eps),
         d_model=int(cfg.d_model),
         gamma=None if gamma is None else gamma.detach(),
@@ -109,20 +119,29 @@ def _final_norm(bridge: Any) -> FinalNorm:
     )
 
 
-class BridgeAdapter:
+def is_bridge(model: Any) -> bool:
+    return any(c.__name__ == "TransformerBridge" for c in type(model).__mro__) or (
+        hasattr(model, "original_model") and hasattr(model, "cfg") and hasattr(model, "adapter")
+    )
+
+
+class BridgeAdapter(TransformerLensAdapter):
     """A :class:`~symtrans.adapter.protocol.ModelAdapter` over a ``TransformerBridge``."""
+
+    _resid_final = "ln_final.hook_in"
 
     def __init__(self, bridge: Any) -> None:
         arch = _refuse_unsupported(bridge)
         cfg = bridge.cfg
-        self._bridge = bridge
+        self._model = bridge
+        attn_only = bool(getattr(cfg, "attn_only", False))
         self._spec = ModelSpec(
             architecture=SUPPORTED_ARCHITECTURES[arch],
             n_layers=int(cfg.n_layers),
             n_heads=int(cfg.n_heads),
             d_model=int(cfg.d_model),
             d_head=int(cfg.d_head),
-            d_mlp=0 if getattr(cfg, "attn_only", False) else int(cfg.d_mlp or 0),
+            d_mlp=0 if attn_only else int(cfg.d_mlp or 0),
             n_ctx=int(cfg.n_ctx),
             has_pos_embed=getattr(bridge, "pos_embed", None) is not None
             and cfg.positional_embedding_type == "standard",
@@ -131,88 +150,19 @@ class BridgeAdapter:
             dtype=bridge.W_U.dtype,
         )
 
-    @property
-    def spec(self) -> ModelSpec:
-        return self._spec
-
-    @property
-    def model(self) -> Any:
-        return self._bridge
-
-    def tokenize(self, prompt: str) -> list[int]:
-        if not isinstance(prompt, str):
-            raise InvalidArgumentError(
-                f"a prompt must be a str, got {type(prompt).__name__}: {prompt!r}"
-            )
-        if prompt == "":
-            raise TokenizationError(
-                "the prompt is empty; give the text the model should read, "
-                "e.g. 'Dublin is the capital city of'"
-            )
-        ids = self._bridge.to_tokens(prompt, truncate=False)[0].tolist()
-        if len(ids) > self._spec.n_ctx:
-            raise TokenizationError(
-                f"the prompt is {len(ids)} tokens long but the model's context holds "
-                f"{self._spec.n_ctx}; shorten the prompt"
-            )
-        return [int(i) for i in ids]
-
-    def single_token(self, text: str, role: str) -> int:
-        if not isinstance(text, str) or text == "":
-            raise TokenizationError(f"{role} must be a non-empty string, got {text!r}")
-        tokenizer = self._bridge.tokenizer
-        ids = tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) == 1:
-            return int(ids[0])
-        pieces = [tokenizer.decode([i]) for i in ids]
-        alternatives = [text.strip(), " " + text.strip()]
-        singles = [a for a in alternatives if len(tokenizer.encode(a, add_special_tokens=False)) == 1]
-        hint = (
-            f"the single-token form {singles[0]!r} exists; pass that"
-            if singles
-            else f"pass one token, e.g. {pieces[0]!r}"
-        )
-        raise TokenizationError(
-            f"{role} {text!r} is not a single token: it becomes {len(ids)} tokens {pieces}; {hint}"
-        )
-
-    def token_strings(self, ids: Sequence[int]) -> list[str]:
-        tokenizer = self._bridge.tokenizer
-        return [tokenizer.decode([int(i)]) for i in ids]
-
     def unembed(self, ids: Tensor) -> tuple[Tensor, Tensor]:
-        W_U = self._bridge.W_U  # [d_model, d_vocab]
-        b_U = self._bridge.b_U
+        W_U = self._model.W_U  # [d_model, d_vocab]
+        b_U = self._model.b_U
         return W_U[:, ids].T.detach(), b_U[ids].detach()
 
     def W_O(self, layer: int) -> Tensor:
-        return self._bridge.W_O[layer].detach()
+        return self._model.blocks[layer].attn.W_O.detach()
 
     def b_O(self, layer: int) -> Tensor:
-        b = self._bridge.blocks[layer].attn.b_O
-        return torch.zeros(self._spec.d_model, dtype=self._spec.dtype) if b is None else b.detach()
+        return zeros_if_none(self._model.blocks[layer].attn.b_O, self._spec)
 
     def W_out(self, layer: int) -> Tensor:
-        return self._bridge.W_out[layer].detach()
+        return self._model.blocks[layer].mlp.W_out.detach()
 
     def b_out(self, layer: int) -> Tensor:
-        b = self._bridge.blocks[layer].mlp.b_out
-        return torch.zeros(self._spec.d_model, dtype=self._spec.dtype) if b is None else b.detach()
-
-    def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
-        names = {hook_name(k): k for k in keys}
-        batch = torch.arange(tokens.shape[0])
-        with torch.no_grad():
-            logits, cache = self._bridge.run_with_cache(
-                tokens, names_filter=lambda name: name in names
-            )
-        acts: dict[HookKey, Tensor] = {}
-        for name, key in names.items():
-            value = cache[name]
-            if key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
-                acts[key] = value[batch, :, positions, :]
-            elif key.hook is Hook.V:
-                acts[key] = value
-            else:
-                acts[key] = value[batch, positions]
-        return RunResult(logits=logits[batch, positions].detach(), activations=acts)
+        return zeros_if_none(self._model.blocks[layer].mlp.b_out, self._spec)

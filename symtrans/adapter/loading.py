@@ -61,6 +61,9 @@ def load_model(
         model.cfg.model_name = text  # reports name the embedded model, not its folder
         return model
     path = Path(text).expanduser()
+    for name, embedded in EMBEDDED_MODELS.items():  # an embedded model given by its folder
+        if path.is_dir() and path.resolve() == embedded.path.resolve():
+            return load_model(name, dtype=torch_dtype, device=device)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(

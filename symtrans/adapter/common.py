@@ -1,0 +1,176 @@
+"""What the two TransformerLens adapters share: tokenization, one cached forward pass, and the
+checks that refuse a model whose logit is not a sum of residual terms.
+
+Nothing here imports ``transformer_lens``: both APIs are reached by duck typing, so this
+module (and :mod:`.bridge`, :mod:`.hooked`) imports cleanly under TransformerLens 2.x, 3.x
+and 4.x alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import InvalidArgumentError, TokenizationError, UnsupportedModelError
+from .protocol import Hook, HookKey, ModelSpec, RunResult
+
+# Hook names both APIs share; the final residual's name differs per API.
+BLOCK_HOOKS = {
+    Hook.ATTN_OUT: "blocks.{layer}.hook_attn_out",
+    Hook.MLP_OUT: "blocks.{layer}.hook_mlp_out",
+    Hook.Z: "blocks.{layer}.attn.hook_z",
+    Hook.MLP_POST: "blocks.{layer}.mlp.hook_post",
+    Hook.PATTERN: "blocks.{layer}.attn.hook_pattern",
+    Hook.V: "blocks.{layer}.attn.hook_v",
+}
+
+
+def refuse_nonlinear_logits(
+    architecture: str,
+    *,
+    softcap: float | None,
+    logit_scale: float | None,
+    has_final_norm: bool,
+) -> None:
+    """:class:`UnsupportedModelError` for a model whose logit is not
+    ``<LN(x), u> + b_U`` with ``x`` a sum of residual terms."""
+    if softcap is not None and softcap > 0:
+        raise UnsupportedModelError(
+            f"{architecture}: the final logits are soft-capped "
+            f"({softcap:g}·tanh(logit/{softcap:g})), which is not a sum of terms; symtrans "
+            "supports models whose logit is linear in the final norm's output. Decompose the "
+            "pre-cap logit by loading the model with final_logit_softcapping=None (the numbers "
+            "then differ from the capped model's)"
+        )
+    if logit_scale is not None and float(logit_scale) != 1.0:
+        raise UnsupportedModelError(
+            f"{architecture}: the logits are multiplied by logit_scale={float(logit_scale):g}, "
+            "which symtrans does not model; the terms would not add up to the model's logit"
+        )
+    if not has_final_norm:
+        raise UnsupportedModelError(
+            f"{architecture}: the model has no final norm before the unembedding; symtrans "
+            "writes the logit under a frozen final-norm scale and supports only models with a "
+            "final LayerNorm or RMSNorm"
+        )
+
+
+def zeros_if_none(value: Tensor | None, spec: ModelSpec) -> Tensor:
+    """A bias-free projection (Llama's ``o_proj``, ``down_proj``) contributes nothing."""
+    if value is None:
+        return torch.zeros(spec.d_model, dtype=spec.dtype)
+    return value.detach()
+
+
+class TransformerLensAdapter:
+    """The parts of :class:`~symtrans.adapter.protocol.ModelAdapter` both TransformerLens
+    APIs implement the same way. Subclasses set ``_model``, ``_spec`` and ``_resid_final``
+    (the hook name of the final norm's input) and the weight accessors."""
+
+    _model: Any
+    _spec: ModelSpec
+    _resid_final: str
+    _pos_embed_hook = "hook_pos_embed"
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._spec
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    @property
+    def _tokenizer(self) -> Any:
+        tokenizer = getattr(self._model, "tokenizer", None)
+        if tokenizer is None:
+            raise InvalidArgumentError(
+                f"the {type(self._model).__name__} has no tokenizer; give it one "
+                "(model.set_tokenizer(AutoTokenizer.from_pretrained(path))) so that prompts "
+                "and answers can be tokenized"
+            )
+        return tokenizer
+
+    def hook_name(self, key: HookKey) -> str:
+        """The TransformerLens hook name of ``key``."""
+        if key.hook is Hook.EMBED:
+            return "hook_embed"
+        if key.hook is Hook.POS_EMBED:
+            return self._pos_embed_hook
+        if key.hook is Hook.RESID_FINAL:
+            return self._resid_final
+        return BLOCK_HOOKS[key.hook].format(layer=key.layer)
+
+    def tokenize(self, prompt: str) -> list[int]:
+        if not isinstance(prompt, str):
+            raise InvalidArgumentError(
+                f"a prompt must be a str, got {type(prompt).__name__}: {prompt!r}"
+            )
+        if prompt == "":
+            raise TokenizationError(
+                "the prompt is empty; give the text the model should read, "
+                "e.g. 'Dublin is the capital city of'"
+            )
+        _ = self._tokenizer  # a clear error before to_tokens fails deep inside
+        ids = self._model.to_tokens(prompt, truncate=False)[0].tolist()
+        if len(ids) > self._spec.n_ctx:
+            raise TokenizationError(
+                f"the prompt is {len(ids)} tokens long but the model's context holds "
+                f"{self._spec.n_ctx}; shorten the prompt"
+            )
+        return [int(i) for i in ids]
+
+    def single_token(self, text: str, role: str) -> int:
+        if not isinstance(text, str) or text == "":
+            raise TokenizationError(f"{role} must be a non-empty string, got {text!r}")
+        tokenizer = self._tokenizer
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) == 1:
+            return int(ids[0])
+        pieces = [tokenizer.decode([i]) for i in ids]
+        alternatives = [text.strip(), " " + text.strip()]
+        singles = [
+            a for a in alternatives if len(tokenizer.encode(a, add_special_tokens=False)) == 1
+        ]
+        hint = (
+            f"the single-token form {singles[0]!r} exists; pass that"
+            if singles
+            else f"pass one token, e.g. {pieces[0]!r}"
+        )
+        raise TokenizationError(
+            f"{role} {text!r} is not a single token: it becomes {len(ids)} tokens {pieces}; {hint}"
+        )
+
+    def token_strings(self, ids: Sequence[int]) -> list[str]:
+        tokenizer = self._tokenizer
+        return [tokenizer.decode([int(i)]) for i in ids]
+
+    def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
+        names = {self.hook_name(k): k for k in keys}
+        batch = torch.arange(tokens.shape[0])
+        with torch.no_grad():
+            logits, cache = self._model.run_with_cache(
+                tokens, names_filter=lambda name: name in names
+            )
+        return RunResult(
+            logits=logits[batch, positions].detach(),
+            activations=_destination_rows(cache, names, batch, positions),
+        )
+
+
+def _destination_rows(
+    cache: Any, names: Mapping[str, HookKey], batch: Tensor, positions: Tensor
+) -> dict[HookKey, Tensor]:
+    acts: dict[HookKey, Tensor] = {}
+    for name, key in names.items():
+        value = cache[name]
+        if key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
+            acts[key] = value[batch, :, positions, :]
+        elif key.hook is Hook.V:  # every source position
+            acts[key] = value
+        else:
+            acts[key] = value[batch, positions]
+    return acts
