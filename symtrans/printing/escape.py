@@ -29,11 +29,24 @@ _LATEX_TEXT = {
 }
 
 
+# pdflatex (T1) turns these into curly quotes; KaTeX knows neither macro and keeps them as is.
+_PDFLATEX_ONLY = {"'": r"\textquotesingle{}", "`": r"\textasciigrave{}"}
+# A character that starts a ligature (-- --- ,, !` ?` << >>) is closed with {} to stay itself.
+_LIGATURE_START = set("-,!?`'")
+
+
 def latex_text(text: str, macros: bool = False, visible_spaces: bool = False) -> str:
-    """``text`` as the body of ``\\text{...}`` (or any text-mode group)."""
+    """``text`` as the body of ``\\text{...}`` (or any text-mode group), printed as itself.
+
+    ``macros=True`` is for documents that load symtrans.sty and go through pdflatex; the
+    default is for KaTeX and MathJax (and plain LaTeX)."""
     out = []
     for ch in text:
-        if ch in _LATEX_TEXT:
+        if macros and ch in _PDFLATEX_ONLY:
+            out.append(_PDFLATEX_ONLY[ch])
+        elif ch in _LIGATURE_START:
+            out.append(ch + "{}")
+        elif ch in _LATEX_TEXT:
             out.append(_LATEX_TEXT[ch])
         elif ch == " ":
             out.append((r"\stSpace{}" if macros else r"\textvisiblespace{}") if visible_spaces else " ")
@@ -57,7 +70,9 @@ def visible_token(token: str) -> str:
     )
 
 
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|~$")
+# Mid-line, only these can start markup (links need "[", images "![", headings and lists a
+# line start, which a token in running text never is: newlines are named, not kept).
+_MARKDOWN_SPECIAL = set("\\`*_{}[]|~$")
 
 
 def markdown_text(text: str) -> str:

@@ -1,0 +1,233 @@
+"""Reports: every format written and checked, LaTeX compiled inside the classes papers use,
+golden files for the demo, atomic writes, notebook display."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import torch
+
+import symtrans as st
+from symtrans.models.facts import DEMO_ANSWER, DEMO_PROMPT
+from symtrans.report import FORMATS
+
+from .latex_tools import compile_tex, overfull_boxes, pdf_text
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("SYMTRANS_UPDATE_GOLDEN") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo(bridge):  # type: ignore[no-untyped-def]
+    return st.decompose(bridge("tiny-capitals"), DEMO_PROMPT, answer=DEMO_ANSWER, split="heads")
+
+
+@pytest.fixture(scope="module")
+def cases(bridge):  # type: ignore[no-untyped-def]
+    """One decomposition per split and model family, answer and answer − vs."""
+    out = []
+    for name in ("tiny-capitals", "tiny-capitals-neox"):
+        for split in st.SPLITS:
+            vs = " France" if split in ("heads", "neurons") else None
+            out.append(st.decompose(bridge(name), DEMO_PROMPT, answer=DEMO_ANSWER, vs=vs, split=split))
+    return out
+
+
+def _strip_svg(text: str) -> str:
+    return re.sub(r"<svg.*?</svg>", "<svg/>", text, flags=re.S)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("md", "md"), ("tex", "tex"), ("html", "html")])
+def test_demo_golden(demo, tmp_path, fmt, suffix):
+    """The demo reports, byte for byte (pictures aside). Regenerate with
+    SYMTRANS_UPDATE_GOLDEN=1 and review the diff."""
+    path = Path(demo.save(tmp_path / f"report.{suffix}"))
+    text = path.read_text()
+    if fmt == "html":
+        text = _strip_svg(text)
+    golden = GOLDEN / f"demo-report.{suffix}"
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file {golden}; run with SYMTRANS_UPDATE_GOLDEN=1"
+    assert text == golden.read_text()
+
+
+def test_every_format_is_written(demo, tmp_path):
+    for fmt in FORMATS:
+        path = Path(demo.save(tmp_path / f"r.{fmt}"))
+        assert path.stat().st_size > 500
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    md = (tmp_path / "r.md").read_text()
+    assert "![Waterfall" in md and (tmp_path / "r.waterfall.svg").exists()
+    assert "r.heads.svg" in md and (tmp_path / "r.heads.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_pdf_shows_the_derivation(demo, tmp_path):
+    text = pdf_text(Path(demo.save(tmp_path / "r.pdf")))
+    for needle in ("Logit of", "Dublin is the capital city of", "Against the model", "holds",
+                   "0_mlp_out", "contribution to the logit"):
+        assert needle in text, needle
+    assert f"{demo.total:.4g}"[:4] in text
+
+
+def test_every_standalone_tex_compiles(cases, tmp_path):
+    for i, d in enumerate(cases):
+        folder = tmp_path / f"c{i}"
+        folder.mkdir()
+        (folder / "doc.tex").write_text(d.to_latex(standalone=True))
+        pdf, log = compile_tex(folder)
+        text = pdf_text(pdf)
+        assert "holds" in text, (d.split, text[-500:])
+        assert not overfull_boxes(log), (d.split, overfull_boxes(log))
+
+
+PAPERS = {
+    "article": r"\documentclass{article}",
+    "ieeetran": r"\documentclass[conference]{IEEEtran}",
+    "elsarticle": r"\documentclass[preprint,12pt]{elsarticle}",
+}
+
+
+@pytest.mark.parametrize("klass", sorted(PAPERS))
+def test_fragment_compiles_in_paper_classes_without_overflow(cases, tmp_path, klass):
+    """\\input the fragment after \\usepackage{symtrans}, beside amsmath and hyperref."""
+    st.write_sty(tmp_path)
+    inputs = []
+    for i, d in enumerate(cases):
+        (tmp_path / f"frag{i}.tex").write_text(d.to_latex())
+        inputs.append(f"\\section{{Case {i}}}\nText before.\n\\input{{frag{i}.tex}}\nText after.\n")
+    (tmp_path / "doc.tex").write_text(
+        PAPERS[klass] + "\n\\usepackage{amsmath}\n\\usepackage{symtrans}\n\\usepackage{hyperref}\n"
+        "\\begin{document}\n" + "\n".join(inputs) + "\\end{document}\n"
+    )
+    pdf, log = compile_tex(tmp_path)
+    assert pdf_text(pdf).count("holds") == len(cases)
+    assert not overfull_boxes(log), overfull_boxes(log)
+
+
+def test_fragment_needs_only_the_package(demo):
+    frag = demo.to_latex()
+    assert r"\documentclass" not in frag and r"\usepackage" not in frag
+    used = set(re.findall(r"\\(st[A-Za-z]+)", frag))
+    sty = (ROOT / "templates" / "symtrans.sty").read_text()
+    defined = set(re.findall(r"\\providecommand\{\\(st[A-Za-z]+)\}", sty))
+    assert used <= defined, used - defined
+
+
+def test_notation_restyles_in_one_place(demo, tmp_path):
+    st.write_sty(tmp_path)
+    (tmp_path / "frag.tex").write_text(demo.to_latex())
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{symtrans}\n"
+        "\\renewcommand{\\stUnemb}[1]{\\mathbf{RESTYLED}}\n"
+        "\\begin{document}\n\\input{frag.tex}\n\\end{document}\n"
+    )
+    pdf, _ = compile_tex(tmp_path)
+    assert "RESTYLED" in pdf_text(pdf)
+
+
+def katex_errors(items: list[tuple[str, bool]]) -> list[str | None]:
+    node = shutil.which("node")
+    script = ROOT / "tests" / "tools" / "katex_check.js"
+    if node is None or not (ROOT / "node_modules" / "katex").is_dir():
+        pytest.fail("KaTeX is not installed: `make test` runs `npm ci` (needs node and npm)")
+    payload = json.dumps([{"tex": t, "display": d} for t, d in items])
+    done = subprocess.run([node, str(script)], input=payload, capture_output=True, text=True,
+                          cwd=ROOT, check=True, timeout=120)
+    return json.loads(done.stdout)
+
+
+def math_blocks(markdown: str) -> list[tuple[str, bool]]:
+    display = [(m, True) for m in re.findall(r"\$\$\n(.*?)\n\$\$", markdown, flags=re.S)]
+    rest = re.sub(r"\$\$\n.*?\n\$\$", "", markdown, flags=re.S)
+    inline = [(m, False) for m in re.findall(r"(?<![\\$])\$([^$\n]+?)(?<!\\)\$", rest)]
+    return display + inline
+
+
+def test_every_markdown_math_block_parses_in_katex(cases):
+    items = [block for d in cases for block in math_blocks(d.to_markdown())]
+    assert len(items) > 10 * len(cases)
+    errors = [(tex, err) for (tex, _), err in zip(items, katex_errors(items)) if err]
+    assert not errors, errors[:3]
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:  # type: ignore[type-arg]
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_is_self_contained_with_math(demo):
+    page = demo.to_html()
+    parser = _Collector()
+    parser.feed(page)
+    assert "script" not in parser.tags and "link" not in parser.tags
+    assert parser.tags.count("math") >= 10 and parser.tags.count("svg") == 2
+    assert "http://" not in _strip_svg(page).replace("http://www.w3.org", "")
+    assert "Dublin is the capital city of" in "".join(parser.text)
+
+
+def test_notebook_reprs(demo):
+    assert demo._repr_markdown_().startswith("# Logit of")
+    assert demo._repr_latex_().startswith("$$") and r"\overline{\text{Ireland}}" in demo._repr_latex_()
+    html = demo._repr_html_()
+    assert html.startswith('<div class="symtrans-report">') and "<math" in html
+    assert demo.expression._repr_latex_().startswith("$")  # sympy shows expressions as LaTeX
+
+
+def test_table_adds_up(demo):
+    from symtrans.report import build
+
+    content = build(demo, top_k=5)
+    rows = content.rows
+    assert [r.kind for r in rows[-3:]] == ["other", "bias", "total"]
+    assert sum(r.value for r in rows[:-1]) == pytest.approx(rows[-1].value, abs=1e-12)
+    assert rows[-1].value == pytest.approx(demo.model_logit, abs=1e-10)
+
+
+def test_heads_split_has_a_heatmap_others_do_not(cases):
+    from symtrans.report import build
+
+    for d in cases:
+        grid = build(d).heatmap
+        assert (grid is not None) == (d.split == "heads")
+        if grid is not None:
+            assert grid.shape == (d.model.n_layers, d.model.n_heads)
+
+
+def test_large_head_split_renders_fast_and_folds(bridge):
+    """A 144-head report renders quickly: heads fold into sums, sympy never simplifies."""
+    import time
+
+    from symtrans import labels as lb
+    from symtrans.decomposition import Decomposition
+
+    base = st.decompose(bridge("tiny-capitals"), DEMO_PROMPT, answer=DEMO_ANSWER)
+    labels = [lb.Embed(), lb.PosEmbed()]
+    for layer in range(12):
+        labels += [lb.HeadOut(layer, h) for h in range(12)] + [lb.AttnBias(layer), lb.MlpOut(layer)]
+    model = type(base.model)(**{**base.model.__dict__, "n_layers": 12, "n_heads": 12})
+    big = Decomposition(**{**base.__dict__, "model": model, "labels": tuple(labels),
+                           "values": torch.linspace(-1, 1, len(labels)).numpy(), "split": "heads"})
+    start = time.perf_counter()
+    text = big.to_markdown()
+    html = big.to_html()
+    elapsed = time.perf_counter() - start
+    assert r"\sum_{h=0}^{11} H^{11,h}_{6}" in text and "<math" in html
+    assert elapsed < 5.0, elapsed  # generous: the benchmark holds the real target
