@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.symtrans-installed
 
 NODE_STAMP := node_modules/.symtrans-installed
 
-.PHONY: demo test lint setup clean models system-deps
+.PHONY: demo test lint setup clean models system-deps docs
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -52,6 +52,12 @@ $(STAMP3): pyproject.toml
 test-tl3: $(STAMP3)
 	HF_HUB_OFFLINE=1 SYMTRANS_REQUIRE_HOOKED=1 $(VENV3)/bin/python -m pytest -q \
 		tests/test_architectures.py tests/test_hooked_transformer.py
+
+# The demo reports the README shows (docs/demo/report.md and .tex are golden files in the tests).
+docs: $(STAMP)
+	rm -rf docs/demo
+	HF_HUB_OFFLINE=1 $(VENV)/bin/symtrans demo -o docs/demo
+	pdftoppm -png -r 90 -f 1 -l 1 docs/demo/report.pdf docs/demo/report-page
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check symtrans tests scripts

@@ -1,10 +1,10 @@
 """symtrans: a transformer's logit as an exact, verified, symbolic sum of its parts.
 
-    import symtrans as st
-    model = st.load_model("tiny-capitals")
-    d = st.decompose(model, "Dublin is the capital city of", answer=" Ireland")
-    d.verify()
-    print(d.to_markdown())
+import symtrans as st
+model = st.load_model("tiny-capitals")
+d = st.decompose(model, "Dublin is the capital city of", answer=" Ireland")
+d.verify()
+print(d.to_markdown())
 """
 
 from .adapter.loading import load_model

@@ -11,9 +11,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SymtransError
 from .splits import SPLITS
+
+if TYPE_CHECKING:
+    from .decomposition import Decomposition
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="decompose the demo prompt on the embedded default model")
     demo.add_argument("-o", "--output", default="symtrans-demo", help="output folder")
-    demo.add_argument("--format", default="md,tex,pdf,html",
-                      help="comma-separated formats (default: md,tex,pdf,html)")
+    demo.add_argument(
+        "--format",
+        default="md,tex,pdf,html",
+        help="comma-separated formats (default: md,tex,pdf,html)",
+    )
 
     report = sub.add_parser("report", help="write a report of one decomposition")
     _common(report)
@@ -62,13 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _decompose(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _decompose(args: argparse.Namespace) -> Decomposition:
     from .adapter.loading import load_model
     from .decompose import decompose
 
     model = load_model(args.model, dtype=args.dtype)
     return decompose(
-        model, args.prompt, answer=args.answer, vs=args.vs, split=args.split,
+        model,
+        args.prompt,
+        answer=args.answer,
+        vs=args.vs,
+        split=args.split,
         position=args.position,
     )
 
@@ -85,7 +96,7 @@ def _formats(text: str) -> list[str]:
     return formats
 
 
-def _verification_line(d) -> str:  # type: ignore[no-untyped-def]
+def _verification_line(d: Decomposition) -> str:
     check = d.check()
     verdict = "ok" if check.passed else "MISMATCH"
     return (

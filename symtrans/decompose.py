@@ -112,7 +112,7 @@ def decompose(
     split = check_split(split)
     adapter = resolve_model(model)
     single = isinstance(prompt, str)
-    prompts = [prompt] if single else list(prompt)  # type: ignore[list-item]
+    prompts: list[str] = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts:
         raise InvalidArgumentError("no prompts given; pass a string or a non-empty list")
     answers = _broadcast(answer, len(prompts), "answer")
@@ -120,10 +120,12 @@ def decompose(
     info = model_info(adapter)
 
     tokens = [adapter.tokenize(p) for p in prompts]
-    positions = [_resolve_position(position, len(t), p) for t, p in zip(tokens, prompts)]
+    positions = [
+        _resolve_position(position, len(t), p) for t, p in zip(tokens, prompts, strict=True)
+    ]
     answer_ids = [adapter.single_token(a, "answer") for a in answers]
     vs_ids = [None if v is None else adapter.single_token(v, "vs") for v in versus]
-    for a, v, ai, vi in zip(answers, versus, answer_ids, vs_ids):
+    for a, v, ai, vi in zip(answers, versus, answer_ids, vs_ids, strict=True):
         if vi is not None and vi == ai:
             raise TokenizationError(
                 f"answer {a!r} and vs {v!r} are the same token (id {ai}); their logit "
@@ -137,7 +139,7 @@ def decompose(
         )
 
     groups: dict[tuple[int, int, bool], list[int]] = defaultdict(list)
-    for i, (t, p) in enumerate(zip(tokens, positions)):
+    for i, (t, p) in enumerate(zip(tokens, positions, strict=True)):
         groups[(len(t), p, vs_ids[i] is not None)].append(i)
 
     results: list[Decomposition | None] = [None] * len(prompts)

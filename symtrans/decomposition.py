@@ -89,7 +89,7 @@ class Decomposition:
         token = self.token_strings[self.position]
         return tuple(
             Term(label, float(v), ex.term_node(label, self.position, token))
-            for label, v in zip(self.labels, self.values)
+            for label, v in zip(self.labels, self.values, strict=True)
         )
 
     @property

@@ -114,4 +114,3 @@ def evaluate(
         scale=scale,
         model_logits=model_logits,
     )
-

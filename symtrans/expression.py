@@ -369,9 +369,7 @@ def _term_inner(read: sympy.Expr, term: sympy.Expr, centred: bool) -> sympy.Expr
     return Inner(read, Center(term) if centred else term)
 
 
-def residual_equation(
-    terms: Sequence[sympy.Expr], n_layers: int, position: int
-) -> sympy.Equality:
+def residual_equation(terms: Sequence[sympy.Expr], n_layers: int, position: int) -> sympy.Equality:
     """``x^L_p = Σ_i t_i``."""
     return sympy.Eq(Residual(n_layers, position), OrderedSum(*terms), evaluate=False)
 
@@ -421,7 +419,9 @@ def compact_logit_equation(
     with the direction written as the symbol ``u`` (see :func:`direction_equation`)."""
     u = DIRECTION
     read = _read(u, has_gamma)
-    inner = Inner(read, Center(TermRef(TERM_INDEX)) if kind is NormKind.LAYER else TermRef(TERM_INDEX))
+    inner = Inner(
+        read, Center(TermRef(TERM_INDEX)) if kind is NormKind.LAYER else TermRef(TERM_INDEX)
+    )
     body = Product(sympy.sqrt(N), LAMBDA, sympy.Sum(inner, (TERM_INDEX, 1, n_terms)))
     parts: list[sympy.Expr] = [body]
     if has_beta:

@@ -9,7 +9,6 @@ TransformerLens-style name used in tables (``embed``, ``pos_embed``, ``L3H2``, `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True, order=True)
@@ -120,6 +119,15 @@ class Constant:
         return "bias"
 
 
-Label = Union[
-    Embed, PosEmbed, BlockOut, AttnOut, MlpOut, HeadOut, HeadSource, AttnBias, Neuron, MlpBias
-]
+Label = (
+    Embed
+    | PosEmbed
+    | BlockOut
+    | AttnOut
+    | MlpOut
+    | HeadOut
+    | HeadSource
+    | AttnBias
+    | Neuron
+    | MlpBias
+)

@@ -15,8 +15,8 @@ import torch
 
 from .adapter.protocol import Hook, HookKey
 from .decompose import _resolve_position, resolve_model
-from .evaluate import ACCUMULATE
 from .errors import TokenizationError
+from .evaluate import ACCUMULATE
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,11 @@ def logit_lens(
     b = None if vs is None else adapter.single_token(vs, "vs")
     if b is not None and a == b:
         raise TokenizationError(f"answer {answer!r} and vs {vs!r} are the same token")
-    keys = {HookKey(Hook.EMBED)} | {HookKey(Hook.ATTN_OUT, l) for l in range(spec.n_layers)}
+    keys = {HookKey(Hook.EMBED)} | {HookKey(Hook.ATTN_OUT, layer) for layer in range(spec.n_layers)}
     if spec.has_pos_embed:
         keys.add(HookKey(Hook.POS_EMBED))
     if spec.has_mlp:
-        keys |= {HookKey(Hook.MLP_OUT, l) for l in range(spec.n_layers)}
+        keys |= {HookKey(Hook.MLP_OUT, layer) for layer in range(spec.n_layers)}
     run = adapter.run(torch.tensor([tokens]), torch.tensor([pos]), frozenset(keys))
     acts = {k: v[0].to(ACCUMULATE) for k, v in run.activations.items()}
 
@@ -70,5 +70,5 @@ def logit_lens(
     values = (stack @ w) / norm.scale(stack) + constant
     logits = run.logits[0].to(ACCUMULATE)
     model_logit = float(logits[a] - (logits[b] if b is not None else 0))
-    labels = ("embed",) + tuple(f"{l}_resid_post" for l in range(spec.n_layers))
+    labels = ("embed",) + tuple(f"{layer}_resid_post" for layer in range(spec.n_layers))
     return LogitLens(prompt, answer, vs, pos, labels, values.numpy(), model_logit)

@@ -27,7 +27,7 @@ def check_split(split: object) -> Split:
     if split not in SPLITS:
         options = "; ".join(f"{s!r}: {d}" for s, d in _DESCRIPTIONS.items())
         raise InvalidArgumentError(f"unknown split {split!r}; choose one of {options}")
-    return split  # type: ignore[return-value]
+    return split
 
 
 def required_hooks(spec: ModelSpec, split: Split) -> frozenset[HookKey]:
@@ -66,9 +66,7 @@ def term_labels(spec: ModelSpec, split: Split, position: int) -> list[lb.Label]:
             out.append(lb.AttnBias(layer))
         else:
             out.extend(
-                lb.HeadSource(layer, h, s)
-                for h in range(spec.n_heads)
-                for s in range(position + 1)
+                lb.HeadSource(layer, h, s) for h in range(spec.n_heads) for s in range(position + 1)
             )
             out.append(lb.AttnBias(layer))
         if spec.has_mlp:

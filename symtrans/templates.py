@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -24,7 +25,9 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-def environment(folder: str | os.PathLike[str] | None = None, html: bool = False) -> jinja2.Environment:
+def environment(
+    folder: str | os.PathLike[str] | None = None, html: bool = False
+) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder or template_dir())),
         block_start_string=r"\BLOCK{",
@@ -42,7 +45,9 @@ def environment(folder: str | os.PathLike[str] | None = None, html: bool = False
     )
 
 
-def render(name: str, context: dict[str, object], folder: str | os.PathLike[str] | None = None) -> str:
+def render(
+    name: str, context: Mapping[str, object], folder: str | os.PathLike[str] | None = None
+) -> str:
     """Render template ``name`` with ``context``; a missing variable or template is a
     :class:`SymtransError` that names it."""
     try:

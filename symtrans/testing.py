@@ -1,9 +1,9 @@
 """Helpers for users' own test suites.
 
-    from symtrans.testing import assert_logit_identity
+from symtrans.testing import assert_logit_identity
 
-    def test_my_model_adds_up():
-        assert_logit_identity(model, "Dublin is the capital city of", " Ireland", split="heads")
+def test_my_model_adds_up():
+    assert_logit_identity(model, "Dublin is the capital city of", " Ireland", split="heads")
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ def require(
         return
     raise IdentityError(
         f"the terms do not add up to the model's logit for prompt {prompt!r} at position "
-        f"{position}, direction {direction}: sum {check.total:.12g}, model {check.model_logit:.12g}, "
+        f"{position}, direction {direction}: sum {check.total:.12g}, "
+        f"model {check.model_logit:.12g}, "
         f"difference {check.difference:.3g} exceeds the tolerance {check.tolerance:.3g}; "
         f"likely cause: {likely_cause(dtype, kind, check.difference, magnitude)}"
     )

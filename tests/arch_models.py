@@ -52,34 +52,65 @@ def build_hf(folder: Path, arch: str, seed: int = 0) -> Path:
     if arch == "gpt2":
         # n_inner left at 4·d_model: HookedTransformer's GPT-2 loader assumes it.
         model = hf.GPT2LMHeadModel(
-            hf.GPT2Config(n_layer=2, n_head=4, n_embd=32, n_positions=64,
-                          layer_norm_epsilon=1e-2, **common)
+            hf.GPT2Config(
+                n_layer=2, n_head=4, n_embd=32, n_positions=64, layer_norm_epsilon=1e-2, **common
+            )
         )
     elif arch == "neox":
         model = hf.GPTNeoXForCausalLM(
-            hf.GPTNeoXConfig(num_hidden_layers=2, num_attention_heads=4, hidden_size=32,
-                             intermediate_size=64, max_position_embeddings=64, layer_norm_eps=1e-2,
-                             rotary_pct=0.25, use_parallel_residual=True,
-                             tie_word_embeddings=False, **common)
+            hf.GPTNeoXConfig(
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                hidden_size=32,
+                intermediate_size=64,
+                max_position_embeddings=64,
+                layer_norm_eps=1e-2,
+                rotary_pct=0.25,
+                use_parallel_residual=True,
+                tie_word_embeddings=False,
+                **common,
+            )
         )
     elif arch == "llama":
         model = hf.LlamaForCausalLM(
-            hf.LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2,
-                           max_position_embeddings=64, rms_norm_eps=1e-2,
-                           tie_word_embeddings=False, **common)
+            hf.LlamaConfig(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=64,
+                rms_norm_eps=1e-2,
+                tie_word_embeddings=False,
+                **common,
+            )
         )
     elif arch == "gptj":
         model = hf.GPTJForCausalLM(
-            hf.GPTJConfig(n_embd=32, n_layer=2, n_head=4, rotary_dim=4, n_positions=64,
-                          layer_norm_epsilon=1e-2, **common)
+            hf.GPTJConfig(
+                n_embd=32,
+                n_layer=2,
+                n_head=4,
+                rotary_dim=4,
+                n_positions=64,
+                layer_norm_epsilon=1e-2,
+                **common,
+            )
         )
     elif arch == "gemma2":  # soft-capped logits: must be refused
         model = hf.Gemma2ForCausalLM(
-            hf.Gemma2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=4, num_key_value_heads=2, head_dim=8,
-                            max_position_embeddings=64, rms_norm_eps=1e-2, pad_token_id=0,
-                            **common)
+            hf.Gemma2Config(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                head_dim=8,
+                max_position_embeddings=64,
+                rms_norm_eps=1e-2,
+                pad_token_id=0,
+                **common,
+            )
         )
     elif arch == "bloom":  # a block layout symtrans has not checked: must be refused
         model = hf.BloomForCausalLM(
@@ -118,9 +149,17 @@ def boot_bridge(folder: Path | None, arch: str, dtype: torch.dtype, compat: bool
 
         assert folder is not None
         cfg = TransformerBridgeConfig(
-            d_model=32, n_layers=2, n_heads=4, d_head=8, n_ctx=64,
-            d_vocab=len(AutoTokenizer.from_pretrained(folder)), attn_only=True,
-            normalization_type="LN", act_fn=None, eps=1e-2, seed=0,
+            d_model=32,
+            n_layers=2,
+            n_heads=4,
+            d_head=8,
+            n_ctx=64,
+            d_vocab=len(AutoTokenizer.from_pretrained(folder)),
+            attn_only=True,
+            normalization_type="LN",
+            act_fn=None,
+            eps=1e-2,
+            seed=0,
             positional_embedding_type="standard",
         )
         bridge = TransformerBridge.boot_native(  # type: ignore[attr-defined]
@@ -183,9 +222,19 @@ def load_hooked(
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if arch == ATTN_ONLY:
         cfg = HookedTransformerConfig(
-            d_model=32, n_layers=2, n_heads=4, d_head=8, n_ctx=64, d_vocab=len(tokenizer),
-            attn_only=True, normalization_type="LN", eps=1e-2, act_fn=None, seed=0,
-            positional_embedding_type="standard", dtype=torch.float64,
+            d_model=32,
+            n_layers=2,
+            n_heads=4,
+            d_head=8,
+            n_ctx=64,
+            d_vocab=len(tokenizer),
+            attn_only=True,
+            normalization_type="LN",
+            eps=1e-2,
+            act_fn=None,
+            seed=0,
+            positional_embedding_type="standard",
+            dtype=torch.float64,
         )
         model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
         _randomise_tl(model, seed=0)
@@ -218,8 +267,10 @@ def attn_only_weights(model: Any) -> dict[str, Any]:
         "layers": [
             {
                 "ln1": norm(block.ln1),
-                **{name: getattr(block.attn, name) for name in
-                   ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")},
+                **{
+                    name: getattr(block.attn, name)
+                    for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")
+                },
             }
             for block in model.blocks
         ],

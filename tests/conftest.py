@@ -90,17 +90,32 @@ def build_random(folder: Path, arch: str, seed: int = 0) -> Path:
     if arch == "gpt2":
         model = GPT2LMHeadModel(
             GPT2Config(
-                vocab_size=vocab, n_layer=3, n_head=4, n_embd=32, n_inner=64, n_positions=64,
-                layer_norm_epsilon=1e-2, bos_token_id=0, eos_token_id=0,
+                vocab_size=vocab,
+                n_layer=3,
+                n_head=4,
+                n_embd=32,
+                n_inner=64,
+                n_positions=64,
+                layer_norm_epsilon=1e-2,
+                bos_token_id=0,
+                eos_token_id=0,
             )
         )
     elif arch == "neox":
         model = GPTNeoXForCausalLM(
             GPTNeoXConfig(
-                vocab_size=vocab, num_hidden_layers=3, num_attention_heads=4, hidden_size=32,
-                intermediate_size=64, max_position_embeddings=64, layer_norm_eps=1e-2,
-                rotary_pct=0.25, use_parallel_residual=True, tie_word_embeddings=False,
-                bos_token_id=0, eos_token_id=0,
+                vocab_size=vocab,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                hidden_size=32,
+                intermediate_size=64,
+                max_position_embeddings=64,
+                layer_norm_eps=1e-2,
+                rotary_pct=0.25,
+                use_parallel_residual=True,
+                tie_word_embeddings=False,
+                bos_token_id=0,
+                eos_token_id=0,
             )
         )
     else:

@@ -25,7 +25,11 @@ def compile_tex(folder: Path, name: str = "doc.tex") -> tuple[Path, str]:
     for _ in range(2):
         done = subprocess.run(
             ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", name],
-            cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
             stdin=subprocess.DEVNULL,
         )
         log = (folder / name).with_suffix(".log").read_text(errors="replace")
@@ -37,8 +41,9 @@ def compile_tex(folder: Path, name: str = "doc.tex") -> tuple[Path, str]:
 
 def pdf_text(pdf: Path) -> str:
     require("pdftotext")
-    return subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def overfull_boxes(log: str, tolerance_pt: float = 1.0) -> list[str]:

@@ -156,9 +156,12 @@ def test_grouped_query_heads_share_values_by_source_position(arch_bridge, arch, 
 
     for label, value in zip(heads.labels, heads.values, strict=True):
         if isinstance(label, lb.HeadOut):
-            parts = [v for lab, v in zip(sources.labels, sources.values, strict=True)
-                     if isinstance(lab, lb.HeadSource)
-                     and (lab.layer, lab.head) == (label.layer, label.head)]
+            parts = [
+                v
+                for lab, v in zip(sources.labels, sources.values, strict=True)
+                if isinstance(lab, lb.HeadSource)
+                and (lab.layer, lab.head) == (label.layer, label.head)
+            ]
             assert len(parts) == heads.position + 1
             assert sum(parts) == pytest.approx(value, abs=1e-12)
 
@@ -200,9 +203,18 @@ if TL_MAJOR >= 4:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(arch_dirs[am.ATTN_ONLY])
-        cfg = TransformerBridgeConfig(d_model=12, n_layers=1, n_heads=3, d_head=4, n_ctx=16,
-                                      d_vocab=len(tok), attn_only=True, normalization_type=None,
-                                      act_fn=None, seed=0)
+        cfg = TransformerBridgeConfig(
+            d_model=12,
+            n_layers=1,
+            n_heads=3,
+            d_head=4,
+            n_ctx=16,
+            d_vocab=len(tok),
+            attn_only=True,
+            normalization_type=None,
+            act_fn=None,
+            seed=0,
+        )
         model = TransformerBridge.boot_native(cfg, tokenizer=tok)  # type: ignore[attr-defined]
         with pytest.raises(st.UnsupportedModelError, match="no final norm"):
             st.decompose(model, PROMPT, answer=" Ireland")
@@ -210,8 +222,9 @@ if TL_MAJOR >= 4:
 
 def test_scaled_logits_are_refused():
     with pytest.raises(st.UnsupportedModelError, match=r"CohereForCausalLM.*logit_scale=0.0625"):
-        refuse_nonlinear_logits("CohereForCausalLM", softcap=None, logit_scale=0.0625,
-                                has_final_norm=True)
+        refuse_nonlinear_logits(
+            "CohereForCausalLM", softcap=None, logit_scale=0.0625, has_final_norm=True
+        )
 
 
 def test_not_a_model_is_a_clear_error():

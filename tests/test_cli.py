@@ -39,7 +39,19 @@ def test_demo_writes_the_report(tmp_path: Path):
 
 
 def test_verify_exit_zero_when_it_holds(capsys):
-    code = main(["verify", "--prompt", PROMPT, "--answer", " Ireland", "--vs", " France", "--split", "neurons"])
+    code = main(
+        [
+            "verify",
+            "--prompt",
+            PROMPT,
+            "--answer",
+            " Ireland",
+            "--vs",
+            " France",
+            "--split",
+            "neurons",
+        ]
+    )
     assert code == 0
     assert capsys.readouterr().out.startswith("ok: sum of")
 
@@ -61,11 +73,23 @@ def test_verify_exit_one_on_mismatch(capsys, monkeypatch):
     "args,needle",
     [
         (["verify", "--prompt", PROMPT, "--answer", "Ireland is"], "not a single token"),
-        (["verify", "--model", "/no/such/model", "--prompt", PROMPT, "--answer", " Ireland"], "not a model directory"),
+        (
+            ["verify", "--model", "/no/such/model", "--prompt", PROMPT, "--answer", " Ireland"],
+            "not a model directory",
+        ),
         (["verify", "--prompt", "", "--answer", " Ireland"], "empty"),
-        (["verify", "--prompt", PROMPT, "--answer", " Ireland", "--position", "50"], "out of range"),
-        (["verify", "--prompt", PROMPT, "--answer", " Ireland", "--split", "rows"], "invalid choice"),
-        (["report", "--prompt", PROMPT, "--answer", " Ireland", "--format", "docx"], "unknown --format"),
+        (
+            ["verify", "--prompt", PROMPT, "--answer", " Ireland", "--position", "50"],
+            "out of range",
+        ),
+        (
+            ["verify", "--prompt", PROMPT, "--answer", " Ireland", "--split", "rows"],
+            "invalid choice",
+        ),
+        (
+            ["report", "--prompt", PROMPT, "--answer", " Ireland", "--format", "docx"],
+            "unknown --format",
+        ),
         (["verify", "--prompt", PROMPT], "required"),
     ],
 )
@@ -89,6 +113,18 @@ def test_models_lists_embedded(capsys):
 
 
 def test_report_writes_markdown(tmp_path: Path, capsys):
-    code = main(["report", "--prompt", PROMPT, "--answer", " Ireland", "--split", "heads", "-o", str(tmp_path)])
+    code = main(
+        [
+            "report",
+            "--prompt",
+            PROMPT,
+            "--answer",
+            " Ireland",
+            "--split",
+            "heads",
+            "-o",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     assert (tmp_path / "report.md").read_text().count("| `L") >= 3

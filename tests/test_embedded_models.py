@@ -14,7 +14,10 @@ from symtrans.models.facts import CAPITALS, DEMO_ANSWER, DEMO_PROMPT, fact_promp
 
 def test_shipped_size_under_5_mb():
     total = sum(
-        f.stat().st_size for m in EMBEDDED_MODELS.values() for f in Path(m.path).rglob("*") if f.is_file()
+        f.stat().st_size
+        for m in EMBEDDED_MODELS.values()
+        for f in Path(m.path).rglob("*")
+        if f.is_file()
     )
     assert total <= 5 * 1024 * 1024, total
 
@@ -44,7 +47,9 @@ def test_demo_prompt(bridge, name):
     logits = model(model.to_tokens(DEMO_PROMPT))[0, -1]
     assert int(logits.argmax()) == model.to_single_token(DEMO_ANSWER)
     d = st.decompose(model, DEMO_PROMPT, answer=DEMO_ANSWER, split="heads").verify(atol=1e-10)
-    assert d.model_logit == pytest.approx(float(logits[model.to_single_token(DEMO_ANSWER)]), abs=1e-12)
+    assert d.model_logit == pytest.approx(
+        float(logits[model.to_single_token(DEMO_ANSWER)]), abs=1e-12
+    )
 
 
 def test_load_by_name_offline_in_float32():

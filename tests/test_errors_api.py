@@ -70,6 +70,11 @@ def test_batch_answers_length_mismatch(model):
 
 
 def test_errors_share_one_base():
-    for cls in (st.IdentityError, st.TokenizationError, st.UnsupportedModelError,
-                st.ModelNotFoundError, st.InvalidArgumentError):
+    for cls in (
+        st.IdentityError,
+        st.TokenizationError,
+        st.UnsupportedModelError,
+        st.ModelNotFoundError,
+        st.InvalidArgumentError,
+    ):
         assert issubclass(cls, st.SymtransError)

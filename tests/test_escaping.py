@@ -21,11 +21,46 @@ from .latex_tools import compile_tex, pdf_text
 from .test_report import katex_errors
 
 HOSTILE = [
-    r"\input{/etc/passwd}", r"\write18{touch /tmp/symtrans-pwned}", r"\catcode`\^=7", "^^5c",
-    "^^5cinput{/etc/passwd}", r"\def\x{y}", "$x$", "% comment", "{", "}", "\\", "~", "#", "&",
-    "_", "é", "→", "中文", "😀", "\x00", "\n", "\t", "\x1b[31m", "<script>alert(1)</script>",
-    "| table |", "`code`", "**bold**", "[link](http://x)", "![img](x.png)", "<b>", "&amp;",
-    "\\(", "\\[", "$$", '"quoted"', "--- ``x'' ,,y!`?` <<z>>", "\u200b", "\ufeff", "  two  spaces ", "",
+    r"\input{/etc/passwd}",
+    r"\write18{touch /tmp/symtrans-pwned}",
+    r"\catcode`\^=7",
+    "^^5c",
+    "^^5cinput{/etc/passwd}",
+    r"\def\x{y}",
+    "$x$",
+    "% comment",
+    "{",
+    "}",
+    "\\",
+    "~",
+    "#",
+    "&",
+    "_",
+    "é",
+    "→",
+    "中文",
+    "😀",
+    "\x00",
+    "\n",
+    "\t",
+    "\x1b[31m",
+    "<script>alert(1)</script>",
+    "| table |",
+    "`code`",
+    "**bold**",
+    "[link](http://x)",
+    "![img](x.png)",
+    "<b>",
+    "&amp;",
+    "\\(",
+    "\\[",
+    "$$",
+    '"quoted"',
+    "--- ``x'' ,,y!`?` <<z>>",
+    "\u200b",
+    "\ufeff",
+    "  two  spaces ",
+    "",
 ]
 
 TOKENS = hs.text(
@@ -59,8 +94,11 @@ def test_latex_compiles_and_shows_every_token(tmp_path_factory, tokens):
             f"$\\stUnemb{{{latex_text(tok.strip() or tok, macros=True)}}}$\\par"
         )
     (folder / "doc.tex").write_text(
-        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\sloppy\n\\makeatletter\n" + inline_sty()
-        + "\n\\makeatother\n\\begin{document}\n" + "\n".join(lines) + "\n\\end{document}\n"
+        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\sloppy\n\\makeatletter\n"
+        + inline_sty()
+        + "\n\\makeatother\n\\begin{document}\n"
+        + "\n".join(lines)
+        + "\n\\end{document}\n"
     )
     pdf, _ = compile_tex(folder)
     text = _squash(pdf_text(pdf))
@@ -90,8 +128,12 @@ def _md_inline(source: str) -> tuple[str, list[str]]:
 @given(TOKENS)
 def test_markdown_text_and_code_render_literally(token):
     for rendered, expected in (
-        (markdown_text(token), "".join(
-            f"U+{ord(c):04X}" if unicodedata.category(c).startswith("C") else c for c in token)),
+        (
+            markdown_text(token),
+            "".join(
+                f"U+{ord(c):04X}" if unicodedata.category(c).startswith("C") else c for c in token
+            ),
+        ),
         (markdown_code(token), visible_token(token)),
     ):
         text, types = _md_inline("x " + rendered + " y")
@@ -107,7 +149,7 @@ def test_markdown_text_and_code_render_literally(token):
 @given(hs.lists(TOKENS, min_size=BATCH, max_size=BATCH))
 def test_katex_accepts_every_token_in_math(tokens):
     items = [(r"\overline{\text{" + latex_text(t) + "}}", False) for t in tokens]
-    errors = [(t, e) for t, e in zip(tokens, katex_errors(items)) if e]
+    errors = [(t, e) for t, e in zip(tokens, katex_errors(items), strict=True) if e]
     assert not errors, errors[:3]
 
 
@@ -123,6 +165,8 @@ def test_hostile_prompt_and_answer_through_every_format(bridge, tmp_path, token)
     assert not any(t.type.startswith("html") for t in parsed)
     assert all(not (c.type.startswith("html")) for t in parsed for c in (t.children or []))
     page = d.to_html()
-    assert "<script>alert" not in page and "<b>" not in page.split("<body>")[1].replace("<b>", "", 0)
+    assert "<script>alert" not in page and "<b>" not in page.split("<body>")[1].replace(
+        "<b>", "", 0
+    )
     d.save(tmp_path / "r.pdf")  # compiles: the token cannot break or escape the document
     assert not Path("/tmp/symtrans-pwned").exists()

@@ -35,19 +35,27 @@ def test_latex_uses_seed_004_notation(layers):
     ):
         assert piece in text, piece
     assert r"N \epsilon" in sympy.latex(layers.scale_expression)
-    assert sympy.latex(layers.residual_expression).startswith(r"x^{3}_{6} = \underline{\text{of}} + P_{6}")
+    assert sympy.latex(layers.residual_expression).startswith(
+        r"x^{3}_{6} = \underline{\text{of}} + P_{6}"
+    )
 
 
 def test_terms_keep_model_order_in_print(layers):
     text = sympy.latex(layers.residual_expression)
-    positions = [text.index(p) for p in (r"\underline", "P_{6}", r"\Delta x^{0}", r"\Delta x^{1}", r"\Delta x^{2}")]
+    positions = [
+        text.index(p)
+        for p in (r"\underline", "P_{6}", r"\Delta x^{0}", r"\Delta x^{1}", r"\Delta x^{2}")
+    ]
     assert positions == sorted(positions)
 
 
 def test_logit_difference_prints_in_order(bridge):
     d = st.decompose(bridge("random-gpt2"), PROMPT, answer=" Ireland", vs=" France")
     text = sympy.latex(d.expression)
-    assert text.startswith(r"\mathrm{logit}_{6}\left(\text{Ireland}\right) - \mathrm{logit}_{6}\left(\text{France}\right) =")
+    assert text.startswith(
+        r"\mathrm{logit}_{6}\left(\text{Ireland}\right) - "
+        r"\mathrm{logit}_{6}\left(\text{France}\right) ="
+    )
     assert r"\gamma \odot \left(\overline{\text{Ireland}} - \overline{\text{France}}\right)" in text
 
 
@@ -57,15 +65,27 @@ def test_neurons_stay_a_symbolic_sum(bridge):
     assert len(sums) == d.model.n_layers
     assert all(s.limits[0][2] == d.model.d_mlp - 1 for s in sums)
     assert len(d.residual_expression.rhs.args) < 4 * d.model.n_layers + 2  # not 64 per layer
-    assert r"\sum_{n=0}^{63} a^{0}_{6,n} W_{\mathrm{out}}^{0}[n]" in sympy.latex(d.residual_expression)
+    assert r"\sum_{n=0}^{63} a^{0}_{6,n} W_{\mathrm{out}}^{0}[n]" in sympy.latex(
+        d.residual_expression
+    )
     # and the labels stay per neuron for the numbers
     assert sum(isinstance(lab, lb.Neuron) for lab in d.labels) == d.model.n_layers * d.model.d_mlp
 
 
 def test_term_labels_print_transformer_lens_style():
-    assert [str(x) for x in (lb.Embed(), lb.PosEmbed(), lb.HeadOut(3, 2), lb.MlpOut(3),
-                             lb.Neuron(3, 17), lb.Constant(), lb.AttnOut(0), lb.BlockOut(1))] == [
-        "embed", "pos_embed", "L3H2", "3_mlp_out", "L3N17", "bias", "0_attn_out", "1_block_out"]
+    assert [
+        str(x)
+        for x in (
+            lb.Embed(),
+            lb.PosEmbed(),
+            lb.HeadOut(3, 2),
+            lb.MlpOut(3),
+            lb.Neuron(3, 17),
+            lb.Constant(),
+            lb.AttnOut(0),
+            lb.BlockOut(1),
+        )
+    ] == ["embed", "pos_embed", "L3H2", "3_mlp_out", "L3N17", "bias", "0_attn_out", "1_block_out"]
 
 
 def test_labels_and_nodes_are_immutable(layers):
@@ -80,7 +100,11 @@ def test_labels_and_nodes_are_immutable(layers):
 
 
 def test_term_latex(layers):
-    assert [t.latex for t in layers.terms][:3] == [r"\underline{\text{of}}", "P_{6}", r"\Delta x^{0}_{6}"]
+    assert [t.latex for t in layers.terms][:3] == [
+        r"\underline{\text{of}}",
+        "P_{6}",
+        r"\Delta x^{0}_{6}",
+    ]
 
 
 @given(hs.text(max_size=20))
@@ -101,6 +125,8 @@ def test_direction_and_scale_symbols_evaluate(layers):
     d = layers
     lam = 1 / (d.model.d_model**0.5 * d.scale)
     inner = sum(d.values) * d.scale
-    assert float(sympy.sqrt(d.model.d_model) * lam * inner) + d.constant == pytest.approx(d.total, abs=1e-12)
+    assert float(sympy.sqrt(d.model.d_model) * lam * inner) + d.constant == pytest.approx(
+        d.total, abs=1e-12
+    )
     assert d.model.dtype == "float64" and isinstance(d.values[0].item(), float)
     assert torch.get_default_dtype() == torch.float32  # symtrans leaves global state alone

@@ -124,9 +124,18 @@ def test_final_norm_is_read_as_the_forward_applies_it(hooked, arch, option):
 def _config(**overrides: object) -> object:
     from transformer_lens import HookedTransformerConfig
 
-    base: dict[str, object] = dict(d_model=12, n_layers=1, n_heads=3, d_head=4, n_ctx=16,
-                                   d_vocab=50, attn_only=True, normalization_type="LN",
-                                   act_fn=None, seed=0)
+    base: dict[str, object] = dict(
+        d_model=12,
+        n_layers=1,
+        n_heads=3,
+        d_head=4,
+        n_ctx=16,
+        d_vocab=50,
+        attn_only=True,
+        normalization_type="LN",
+        act_fn=None,
+        seed=0,
+    )
     return HookedTransformerConfig(**{**base, **overrides})
 
 
@@ -135,8 +144,16 @@ def _config(**overrides: object) -> object:
     [
         ({"normalization_type": None}, "no final norm"),  # seed 002's toy as it is
         ({"output_logits_soft_cap": 30.0}, "soft-capped"),
-        ({"attn_only": False, "d_mlp": 8, "act_fn": "gelu",
-          "normalization_type": "RMS", "use_normalization_before_and_after": True}, "post-norms"),
+        (
+            {
+                "attn_only": False,
+                "d_mlp": 8,
+                "act_fn": "gelu",
+                "normalization_type": "RMS",
+                "use_normalization_before_and_after": True,
+            },
+            "post-norms",
+        ),
         ({"original_architecture": "BloomForCausalLM"}, r"BloomForCausalLM.*block layout"),
     ],
     ids=["no-final-norm", "softcap", "post-norm", "unknown-architecture"],

@@ -30,9 +30,6 @@ def _ids(model: object, answer: str, vs: str | None) -> tuple[int, int | None]:
     return a[0], None if b is None else b[0]
 
 
-
-
-
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("split", st.SPLITS)
 @pytest.mark.parametrize("answer,vs", DIRECTIONS)
@@ -86,24 +83,36 @@ def test_finer_splits_refine_coarser_ones(bridge, name):
 
     def total(split: str, pred) -> float:  # type: ignore[no-untyped-def]
         d = by[split]
-        return float(sum(v for lab, v in zip(d.labels, d.values) if pred(lab)))
+        return float(sum(v for lab, v in zip(d.labels, d.values, strict=True) if pred(lab)))
 
     from symtrans import labels as lb
 
     for layer in range(by["layers"].model.n_layers):
-        attn = total("components", lambda x: x == lb.AttnOut(layer))
-        mlp = total("components", lambda x: x == lb.MlpOut(layer))
-        assert total("layers", lambda x: x == lb.BlockOut(layer)) == pytest.approx(
+        attn = total("components", lambda x, layer=layer: x == lb.AttnOut(layer))
+        mlp = total("components", lambda x, layer=layer: x == lb.MlpOut(layer))
+        assert total("layers", lambda x, layer=layer: x == lb.BlockOut(layer)) == pytest.approx(
             attn + mlp, abs=1e-12
         )
-        heads = total("heads", lambda x: getattr(x, "layer", None) == layer
-                      and isinstance(x, (lb.HeadOut, lb.AttnBias)))
+        heads = total(
+            "heads",
+            lambda x, layer=layer: (
+                getattr(x, "layer", None) == layer and isinstance(x, (lb.HeadOut, lb.AttnBias))
+            ),
+        )
         assert heads == pytest.approx(attn, abs=1e-12)
-        sources = total("positions", lambda x: getattr(x, "layer", None) == layer
-                        and isinstance(x, (lb.HeadSource, lb.AttnBias)))
+        sources = total(
+            "positions",
+            lambda x, layer=layer: (
+                getattr(x, "layer", None) == layer and isinstance(x, (lb.HeadSource, lb.AttnBias))
+            ),
+        )
         assert sources == pytest.approx(attn, abs=1e-12)
-        neurons = total("neurons", lambda x: getattr(x, "layer", None) == layer
-                        and isinstance(x, (lb.Neuron, lb.MlpBias)))
+        neurons = total(
+            "neurons",
+            lambda x, layer=layer: (
+                getattr(x, "layer", None) == layer and isinstance(x, (lb.Neuron, lb.MlpBias))
+            ),
+        )
         assert neurons == pytest.approx(mlp, abs=1e-12)
 
 
@@ -126,7 +135,7 @@ def test_batch_matches_single_prompts(bridge):
     b = st.decompose(model, prompts, answer=answers, split="neurons")
     assert len(b) == 3 and b.values.shape == (3, len(b.labels))
     assert b.totals.shape == b.model_logits.shape == (3,)
-    for i, (p, a) in enumerate(zip(prompts, answers)):
+    for i, (p, a) in enumerate(zip(prompts, answers, strict=True)):
         single = st.decompose(model, p, answer=a, split="neurons")
         np.testing.assert_allclose(b.values[i], single.values, rtol=0, atol=1e-12)
         assert b.model_logits[i] == pytest.approx(single.model_logit, abs=1e-12)

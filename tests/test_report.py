@@ -21,6 +21,9 @@ from symtrans.report import FORMATS
 from .latex_tools import compile_tex, overfull_boxes, pdf_text
 
 GOLDEN = Path(__file__).parent / "golden"
+# The demo's Markdown and LaTeX are golden files where the README shows them: docs/demo/
+# (`make docs` regenerates the whole folder). The HTML's golden copy lives in tests/golden.
+DOCS_DEMO = Path(__file__).resolve().parent.parent / "docs" / "demo"
 UPDATE = os.environ.get("SYMTRANS_UPDATE_GOLDEN") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +40,9 @@ def cases(bridge):  # type: ignore[no-untyped-def]
     for name in ("tiny-capitals", "tiny-capitals-neox"):
         for split in st.SPLITS:
             vs = " France" if split in ("heads", "neurons") else None
-            out.append(st.decompose(bridge(name), DEMO_PROMPT, answer=DEMO_ANSWER, vs=vs, split=split))
+            out.append(
+                st.decompose(bridge(name), DEMO_PROMPT, answer=DEMO_ANSWER, vs=vs, split=split)
+            )
     return out
 
 
@@ -53,9 +58,9 @@ def test_demo_golden(demo, tmp_path, fmt, suffix):
     text = path.read_text()
     if fmt == "html":
         text = _strip_svg(text)
-    golden = GOLDEN / f"demo-report.{suffix}"
+    golden = GOLDEN / f"demo-report.{suffix}" if fmt == "html" else DOCS_DEMO / f"report.{suffix}"
     if UPDATE:
-        GOLDEN.mkdir(exist_ok=True)
+        golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(text)
     assert golden.exists(), f"no golden file {golden}; run with SYMTRANS_UPDATE_GOLDEN=1"
     assert text == golden.read_text()
@@ -68,13 +73,21 @@ def test_every_format_is_written(demo, tmp_path):
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
     md = (tmp_path / "r.md").read_text()
     assert "![Waterfall" in md and (tmp_path / "r.waterfall.svg").exists()
-    assert "r.heads.svg" in md and (tmp_path / "r.heads.svg").read_text().lstrip().startswith("<?xml")
+    assert "r.heads.svg" in md and (tmp_path / "r.heads.svg").read_text().lstrip().startswith(
+        "<?xml"
+    )
 
 
 def test_pdf_shows_the_derivation(demo, tmp_path):
     text = pdf_text(Path(demo.save(tmp_path / "r.pdf")))
-    for needle in ("Logit of", "Dublin is the capital city of", "Against the model", "holds",
-                   "0_mlp_out", "contribution to the logit"):
+    for needle in (
+        "Logit of",
+        "Dublin is the capital city of",
+        "Against the model",
+        "holds",
+        "0_mlp_out",
+        "contribution to the logit",
+    ):
         assert needle in text, needle
     assert f"{demo.total:.4g}"[:4] in text
 
@@ -141,8 +154,15 @@ def katex_errors(items: list[tuple[str, bool]]) -> list[str | None]:
     if node is None or not (ROOT / "node_modules" / "katex").is_dir():
         pytest.fail("KaTeX is not installed: `make test` runs `npm ci` (needs node and npm)")
     payload = json.dumps([{"tex": t, "display": d} for t, d in items])
-    done = subprocess.run([node, str(script)], input=payload, capture_output=True, text=True,
-                          cwd=ROOT, check=True, timeout=120)
+    done = subprocess.run(
+        [node, str(script)],
+        input=payload,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
     return json.loads(done.stdout)
 
 
@@ -156,7 +176,7 @@ def math_blocks(markdown: str) -> list[tuple[str, bool]]:
 def test_every_markdown_math_block_parses_in_katex(cases):
     items = [block for d in cases for block in math_blocks(d.to_markdown())]
     assert len(items) > 10 * len(cases)
-    errors = [(tex, err) for (tex, _), err in zip(items, katex_errors(items)) if err]
+    errors = [(tex, err) for (tex, _), err in zip(items, katex_errors(items), strict=True) if err]
     assert not errors, errors[:3]
 
 
@@ -185,7 +205,9 @@ def test_html_is_self_contained_with_math(demo):
 
 def test_notebook_reprs(demo):
     assert demo._repr_markdown_().startswith("# Logit of")
-    assert demo._repr_latex_().startswith("$$") and r"\overline{\text{Ireland}}" in demo._repr_latex_()
+    assert (
+        demo._repr_latex_().startswith("$$") and r"\overline{\text{Ireland}}" in demo._repr_latex_()
+    )
     html = demo._repr_html_()
     assert html.startswith('<div class="symtrans-report">') and "<math" in html
     assert demo.expression._repr_latex_().startswith("$")  # sympy shows expressions as LaTeX
@@ -223,8 +245,15 @@ def test_large_head_split_renders_fast_and_folds(bridge):
     for layer in range(12):
         labels += [lb.HeadOut(layer, h) for h in range(12)] + [lb.AttnBias(layer), lb.MlpOut(layer)]
     model = type(base.model)(**{**base.model.__dict__, "n_layers": 12, "n_heads": 12})
-    big = Decomposition(**{**base.__dict__, "model": model, "labels": tuple(labels),
-                           "values": torch.linspace(-1, 1, len(labels)).numpy(), "split": "heads"})
+    big = Decomposition(
+        **{
+            **base.__dict__,
+            "model": model,
+            "labels": tuple(labels),
+            "values": torch.linspace(-1, 1, len(labels)).numpy(),
+            "split": "heads",
+        }
+    )
     start = time.perf_counter()
     text = big.to_markdown()
     html = big.to_html()

@@ -26,6 +26,7 @@ def test_transformerlens_decomposition_misses_the_logit(bridge, name):
     d = st.decompose(model, PROMPT, answer=" Ireland", split="components")
     assert abs(d.total - logit) <= 1e-10
     assert [str(t.label) for t in d.terms] == [
-        "embed", *(["pos_embed"] if d.model.architecture == "gpt2" else []),
+        "embed",
+        *(["pos_embed"] if d.model.architecture == "gpt2" else []),
         *[f"{layer}_{c}" for layer in range(d.model.n_layers) for c in ("attn_out", "mlp_out")],
     ]

@@ -31,7 +31,8 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         EmbeddedModel(
             "tiny-capitals",
             "GPT-2",
-            "2 layers, 4 heads, d_model 64, d_mlp 256; LayerNorm, learned positions, tied embeddings",
+            "2 layers, 4 heads, d_model 64, d_mlp 256; LayerNorm, learned positions, "
+            "tied embeddings",
         ),
         EmbeddedModel(
             "tiny-capitals-neox",

@@ -49,7 +49,9 @@ def latex_text(text: str, macros: bool = False, visible_spaces: bool = False) ->
         elif ch in _LATEX_TEXT:
             out.append(_LATEX_TEXT[ch])
         elif ch == " ":
-            out.append((r"\stSpace{}" if macros else r"\textvisiblespace{}") if visible_spaces else " ")
+            out.append(
+                (r"\stSpace{}" if macros else r"\textvisiblespace{}") if visible_spaces else " "
+            )
         elif " " < ch <= "~":
             out.append(ch)
         else:

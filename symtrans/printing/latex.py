@@ -17,8 +17,13 @@ from .. import expression as ex
 from .escape import latex_text
 from .notation import render
 
-_SYMBOL_MACROS = {"gamma": "stGamma", "beta": "stBeta", "epsilon": "stEps", "lambda": "stScale",
-                  "N": "stN"}
+_SYMBOL_MACROS = {
+    "gamma": "stGamma",
+    "beta": "stBeta",
+    "epsilon": "stEps",
+    "lambda": "stScale",
+    "N": "stN",
+}
 
 
 class SymtransLatexPrinter(LatexPrinter):

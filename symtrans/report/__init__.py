@@ -24,7 +24,12 @@ STANDALONE_WIDTH = 66.0
 COLUMN_WIDTH = 36.0
 
 __all__ = [
-    "FORMATS", "ReportContent", "build", "render_format", "save_report", "write_atomic",
+    "FORMATS",
+    "ReportContent",
+    "build",
+    "render_format",
+    "save_report",
+    "write_atomic",
     "write_sty",
 ]
 
@@ -50,17 +55,32 @@ def _figures_svg(content: ReportContent) -> list[tuple[str, str, str]]:
     """(suffix, caption, svg) for each picture of the report."""
     from .figures import heatmap_svg, waterfall_svg
 
-    out = [("waterfall", "Waterfall: each term moves the running sum to the total.",
-            waterfall_svg(content.bars, "contributions, largest first"))]
+    out = [
+        (
+            "waterfall",
+            "Waterfall: each term moves the running sum to the total.",
+            waterfall_svg(content.bars, "contributions, largest first"),
+        )
+    ]
     if content.heatmap is not None:
-        out.append(("heads", "Contribution of each head (layer × head).",
-                    heatmap_svg(content.heatmap, "head contributions")))
+        out.append(
+            (
+                "heads",
+                "Contribution of each head (layer × head).",
+                heatmap_svg(content.heatmap, "head contributions"),
+            )
+        )
     return out
 
 
-def render_format(d: Decomposition, fmt: str, *, top_k: int = 12,
-                  template_folder: str | os.PathLike[str] | None = None,
-                  figure_stem: str | None = None) -> tuple[str | bytes, list[tuple[str, str]]]:
+def render_format(
+    d: Decomposition,
+    fmt: str,
+    *,
+    top_k: int = 12,
+    template_folder: str | os.PathLike[str] | None = None,
+    figure_stem: str | None = None,
+) -> tuple[str | bytes, list[tuple[str, str]]]:
     """The document in ``fmt`` and the side files it refers to ([(name, svg)])."""
     from .html import html
     from .latex import latex
@@ -78,13 +98,13 @@ def render_format(d: Decomposition, fmt: str, *, top_k: int = 12,
     if fmt == "md":
         if figure_stem is None:
             return markdown(content, (), template_folder), []
-        side = [(f"{figure_stem}.{suffix}.svg", caption, svg)
-                for suffix, caption, svg in _figures_svg(content)]
+        side = [
+            (f"{figure_stem}.{suffix}.svg", caption, svg)
+            for suffix, caption, svg in _figures_svg(content)
+        ]
         refs = tuple(FigureRef(caption, name) for name, caption, _ in side)
         return markdown(content, refs, template_folder), [(name, svg) for name, _, svg in side]
-    raise InvalidArgumentError(
-        f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}"
-    )
+    raise InvalidArgumentError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def write_sty(folder: str | os.PathLike[str] = ".") -> str:
@@ -104,8 +124,13 @@ def _strip_xml(svg: str) -> str:
     return svg[start:] if start >= 0 else svg
 
 
-def save_report(d: Decomposition, path: str | os.PathLike[str], *, top_k: int = 12,
-                template_folder: str | os.PathLike[str] | None = None) -> str:
+def save_report(
+    d: Decomposition,
+    path: str | os.PathLike[str],
+    *,
+    top_k: int = 12,
+    template_folder: str | os.PathLike[str] | None = None,
+) -> str:
     """Write the report in the format its suffix names (.md .tex .pdf .html). Markdown
     pictures go beside it as ``<stem>.<picture>.svg``."""
     target = Path(path)
@@ -115,8 +140,9 @@ def save_report(d: Decomposition, path: str | os.PathLike[str], *, top_k: int = 
             f"cannot write {str(target)!r}: the suffix {target.suffix or '(none)'!r} is not a "
             f"report format; use one of {', '.join('.' + f for f in FORMATS)}"
         )
-    document, side_files = render_format(d, fmt, top_k=top_k, template_folder=template_folder,
-                                         figure_stem=target.stem)
+    document, side_files = render_format(
+        d, fmt, top_k=top_k, template_folder=template_folder, figure_stem=target.stem
+    )
     try:
         for name, svg in side_files:
             write_atomic(target.parent / name, svg)

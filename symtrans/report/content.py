@@ -85,7 +85,9 @@ def table_rows(d: Decomposition, top_k: int) -> list[Row]:
         rows.append(Row(rank, term.name, "", term.value, running / magnitude, "term"))
     rest = order[top_k:]
     if len(rest):
-        rows.append(Row(None, f"other {len(rest)} terms", "", float(np.sum(d.values[rest])), None, "other"))
+        rows.append(
+            Row(None, f"other {len(rest)} terms", "", float(np.sum(d.values[rest])), None, "other")
+        )
     rows.append(Row(None, "bias", "", d.constant, None, "bias"))
     rows.append(Row(None, "total", "", d.total, None, "total"))
     return rows
@@ -97,8 +99,14 @@ def bars(rows: list[Row]) -> list[Bar]:
         if row.kind == "total":
             out.append(Bar(row.label, 0.0, row.value, "total"))
         else:
-            out.append(Bar(row.label, running, running + row.value,
-                           "positive" if row.value >= 0 else "negative"))
+            out.append(
+                Bar(
+                    row.label,
+                    running,
+                    running + row.value,
+                    "positive" if row.value >= 0 else "negative",
+                )
+            )
             running += row.value
     return out
 
@@ -107,16 +115,22 @@ def heatmap(d: Decomposition) -> np.ndarray | None:
     if d.split != "heads":
         return None
     grid = np.zeros((d.model.n_layers, d.model.n_heads))
-    for label, value in zip(d.labels, d.values):
+    for label, value in zip(d.labels, d.values, strict=True):
         if isinstance(label, lb.HeadOut):
             grid[label.layer, label.head] = value
     return grid
 
 
-def build(d: Decomposition, *, top_k: int = 12, digits: int = 4, use_macros: bool = False,
-          budget: float = 60.0) -> ReportContent:
-    def tex(expr: object) -> str:
-        return latex(expr, use_macros=use_macros)  # type: ignore[arg-type]
+def build(
+    d: Decomposition,
+    *,
+    top_k: int = 12,
+    digits: int = 4,
+    use_macros: bool = False,
+    budget: float = 60.0,
+) -> ReportContent:
+    def tex(expr: sympy.Basic) -> str:
+        return latex(expr, use_macros=use_macros)
 
     groups = d.term_groups
     residual_lhs = tex(ex.Residual(d.model.n_layers, d.position))
@@ -146,7 +160,7 @@ def build(d: Decomposition, *, top_k: int = 12, digits: int = 4, use_macros: boo
     numbers_eq = break_sum(lhs, numbers, budget)
 
     check = d.check()
-    verdict = (r"\le" if check.passed else ">")
+    verdict = r"\le" if check.passed else ">"
     verification = (
         rf"\Delta &= {tex_number(check.total, 12)} - {tex_number(check.model_logit, 12)}",
         rf"&= {tex_number(check.difference, 3)}, \quad |\Delta| {verdict} "
@@ -154,13 +168,24 @@ def build(d: Decomposition, *, top_k: int = 12, digits: int = 4, use_macros: boo
     )
 
     rows = table_rows(d, top_k)
-    symbols = {t.name: tex(t.node) for t in (d.terms[i] for i in np.argsort(-np.abs(d.values), kind="stable")[:top_k])}
-    beta_symbol = tex(ex.OrderedSum(
-        *([ex.Inner(ex.BETA, ex.DIRECTION)] if d.model.has_beta else []), sympy.Symbol("b_U")
-    ))
+    symbols = {
+        t.name: tex(t.node)
+        for t in (d.terms[i] for i in np.argsort(-np.abs(d.values), kind="stable")[:top_k])
+    }
+    beta_symbol = tex(
+        ex.OrderedSum(
+            *([ex.Inner(ex.BETA, ex.DIRECTION)] if d.model.has_beta else []), sympy.Symbol("b_U")
+        )
+    )
     rows = [
-        Row(r.rank, r.label, symbols.get(r.label, beta_symbol if r.kind == "bias" else ""),
-            r.value, r.share, r.kind)
+        Row(
+            r.rank,
+            r.label,
+            symbols.get(r.label, beta_symbol if r.kind == "bias" else ""),
+            r.value,
+            r.share,
+            r.kind,
+        )
         for r in rows
     ]
     m = d.model
@@ -177,10 +202,15 @@ def build(d: Decomposition, *, top_k: int = 12, digits: int = 4, use_macros: boo
         position=d.position,
         tokens=tuple((t, i == d.position) for i, t in enumerate(d.token_strings)),
         equations=(
-            Equation("The residual stream entering the final norm is an exact sum of terms:",
-                     tuple(residual)),
-            Equation("Through the final norm, with its scale frozen at the value computed from "
-                     "the whole residual:", tuple(identity)),
+            Equation(
+                "The residual stream entering the final norm is an exact sum of terms:",
+                tuple(residual),
+            ),
+            Equation(
+                "Through the final norm, with its scale frozen at the value computed from "
+                "the whole residual:",
+                tuple(identity),
+            ),
             Equation("where", scale),
             Equation("With numbers:", tuple(numbers_eq)),
             Equation("Against the model's own logit:", verification),

@@ -4,6 +4,7 @@ pictures with pgfplots from the same numbers."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ def _svg(fig: object) -> str:
     return buffer.getvalue()
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # no display; never pops up a window
@@ -29,8 +30,14 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
     # Deterministic SVG (ids and no timestamp) so reports can be golden files; text stays
     # text, and no label is ever read as mathtext.
-    plt.rcParams.update({"svg.hashsalt": "symtrans", "svg.fonttype": "none",
-                         "text.parse_math": False, "font.size": 9})
+    plt.rcParams.update(
+        {
+            "svg.hashsalt": "symtrans",
+            "svg.fonttype": "none",
+            "text.parse_math": False,
+            "font.size": 9,
+        }
+    )
     return plt
 
 

@@ -27,8 +27,11 @@ def _line(line: str) -> str:
     return re.sub(r"(?<!\\)&", "", line)
 
 
-def html(content: ReportContent, figures: tuple[tuple[str, str], ...] = (),
-         template_folder: str | os.PathLike[str] | None = None) -> str:
+def html(
+    content: ReportContent,
+    figures: tuple[tuple[str, str], ...] = (),
+    template_folder: str | os.PathLike[str] | None = None,
+) -> str:
     c = content
     digits = c.digits
     check = c.check

@@ -73,12 +73,18 @@ def _heatmap(grid: np.ndarray | None) -> dict[str, object] | None:
         "xticks": ",".join(str(h) for h in range(heads)),
         "yticks": ",".join(str(layer) for layer in range(layers)),
         "height": f"{min(0.7 * layers, 9.0):.2f}",
-        "cells": [f"{h} {layer} {_num(float(grid[layer, h]))}"
-                  for layer in range(layers) for h in range(heads)],
+        "cells": [
+            f"{h} {layer} {_num(float(grid[layer, h]))}"
+            for layer in range(layers)
+            for h in range(heads)
+        ],
         # numbers in the cells while they stay legible
-        "labels": [] if layers * heads > 64 else [
+        "labels": []
+        if layers * heads > 64
+        else [
             {"x": h, "y": layer, "text": f"{float(grid[layer, h]):.2f}"}
-            for layer in range(layers) for h in range(heads)
+            for layer in range(layers)
+            for h in range(heads)
         ],
     }
 
@@ -93,8 +99,9 @@ def inline_sty() -> str:
     return "\n".join(keep)
 
 
-def latex(content: ReportContent, standalone: bool,
-          template_folder: str | os.PathLike[str] | None = None) -> str:
+def latex(
+    content: ReportContent, standalone: bool, template_folder: str | os.PathLike[str] | None = None
+) -> str:
     c = content
     values = [r.value for r in c.rows]
     decimals = fixed_decimals(values, c.digits)
@@ -103,9 +110,13 @@ def latex(content: ReportContent, standalone: bool,
         {
             "kind": r.kind,
             "rank": "" if r.rank is None else str(r.rank),
-            "label": r"\textbf{total}" if r.kind == "total" else (
-                r"\stLabel{" + latex_text(r.label) + "}" if r.kind in ("term", "bias")
-                else latex_text(r.label)),
+            "label": r"\textbf{total}"
+            if r.kind == "total"
+            else (
+                r"\stLabel{" + latex_text(r.label) + "}"
+                if r.kind in ("term", "bias")
+                else latex_text(r.label)
+            ),
             "symbol": f"${r.symbol}$" if r.symbol else "",
             "value": f"{r.value:.{decimals}f}",
         }
@@ -114,7 +125,9 @@ def latex(content: ReportContent, standalone: bool,
     check = c.check
     context = {
         "answer": latex_text(c.title_answer, macros=True, visible_spaces=True),
-        "vs": None if c.title_vs is None else latex_text(c.title_vs, macros=True, visible_spaces=True),
+        "vs": None
+        if c.title_vs is None
+        else latex_text(c.title_vs, macros=True, visible_spaces=True),
         "prompt": "``" + latex_text(c.prompt, macros=True) + "''",
         "model_line": latex_text(c.model_line, macros=True),
         "split": c.split,

@@ -18,17 +18,22 @@ class FigureRef:
     path: str
 
 
-def markdown(content: ReportContent, figures: tuple[FigureRef, ...] = (),
-             template_folder: str | os.PathLike[str] | None = None) -> str:
+def markdown(
+    content: ReportContent,
+    figures: tuple[FigureRef, ...] = (),
+    template_folder: str | os.PathLike[str] | None = None,
+) -> str:
     c = content
     digits = c.digits
     rows = [
         {
             "rank": "" if r.rank is None else str(r.rank),
-            "label": f"**{r.label}**" if r.kind == "total" else (
-                markdown_code(r.label) if r.kind in ("term", "bias") else markdown_text(r.label)),
+            "label": f"**{r.label}**"
+            if r.kind == "total"
+            else (markdown_code(r.label) if r.kind in ("term", "bias") else markdown_text(r.label)),
             "symbol": f"${r.symbol}$" if r.symbol else "",
-            "value": f"**{plain_number(r.value, digits)}**" if r.kind == "total"
+            "value": f"**{plain_number(r.value, digits)}**"
+            if r.kind == "total"
             else plain_number(r.value, digits),
             "share": "" if r.share is None else f"{r.share:.1%}",
         }
@@ -49,8 +54,7 @@ def markdown(content: ReportContent, figures: tuple[FigureRef, ...] = (),
             "position": c.position,
             "tokens": tokens,
             "equations": [
-                {"caption": e.caption, "body": " \\\\\n".join(e.lines)}
-                for e in c.equations
+                {"caption": e.caption, "body": " \\\\\n".join(e.lines)} for e in c.equations
             ],
             "rows": rows,
             "figures": [{"alt": markdown_text(f.alt), "path": f.path} for f in figures],

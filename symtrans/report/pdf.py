@@ -20,11 +20,19 @@ INSTALL_HINT = (
 
 def latex_command() -> list[str]:
     if shutil.which("latexmk"):
-        return ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error",
-                "-no-shell-escape", "-quiet"]
+        return [
+            "latexmk",
+            "-pdf",
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+            "-no-shell-escape",
+            "-quiet",
+        ]
     if shutil.which("pdflatex"):
         return ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape"]
-    raise LatexNotFoundError(f"cannot write a PDF: neither latexmk nor pdflatex is on PATH; {INSTALL_HINT}")
+    raise LatexNotFoundError(
+        f"cannot write a PDF: neither latexmk nor pdflatex is on PATH; {INSTALL_HINT}"
+    )
 
 
 def compile_pdf(tex: str, timeout: float = 120.0) -> bytes:
@@ -38,17 +46,28 @@ def compile_pdf(tex: str, timeout: float = 120.0) -> bytes:
         for _ in range(runs):
             try:
                 done = subprocess.run(
-                    [*command, source.name], cwd=folder, env=env, capture_output=True,
-                    text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                    [*command, source.name],
+                    cwd=folder,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    stdin=subprocess.DEVNULL,
                 )
             except subprocess.TimeoutExpired:
                 raise LatexCompileError(f"pdflatex took longer than {timeout:.0f} s") from None
             if done.returncode != 0:
                 log = Path(folder) / "report.log"
-                tail = log.read_text(errors="replace")[-1500:] if log.exists() else done.stdout[-1500:]
+                tail = (
+                    log.read_text(errors="replace")[-1500:] if log.exists() else done.stdout[-1500:]
+                )
                 errors = [ln for ln in tail.splitlines() if ln.startswith("!")]
                 raise LatexCompileError(
                     "pdflatex failed on the generated report: "
-                    + ("; ".join(errors) or tail.strip().splitlines()[-1] if tail.strip() else "no log")
+                    + (
+                        "; ".join(errors) or tail.strip().splitlines()[-1]
+                        if tail.strip()
+                        else "no log"
+                    )
                 )
         return (Path(folder) / "report.pdf").read_bytes()
