@@ -47,8 +47,13 @@ HEADER = (
     "| architecture | API | weights | dtype | \\|symtrans − logit\\| | \\|TL − logit\\| |\n"
     "|---|---|---|---|---|---|"
 )
-NAMES = {"gpt2": "GPT-2", "neox": "GPT-NeoX (Pythia)", "llama": "Llama (RMS, GQA)",
-         "gptj": "GPT-J", am.ATTN_ONLY: "attention-only"}
+NAMES = {
+    "gpt2": "GPT-2",
+    "neox": "GPT-NeoX (Pythia)",
+    "llama": "Llama (RMS, GQA)",
+    "gptj": "GPT-J",
+    am.ATTN_ONLY: "attention-only",
+}
 
 
 def symtrans_error(model: Any) -> float:
@@ -84,8 +89,10 @@ def transformerlens_error(model: Any) -> str:
 
 
 def row(arch: str, api: str, weights: str, dtype: str, model: Any) -> str:
-    return (f"| {NAMES[arch]} | {api} | {weights} | {dtype} | {symtrans_error(model):.2g} | "
-            f"{transformerlens_error(model)} |")
+    return (
+        f"| {NAMES[arch]} | {api} | {weights} | {dtype} | {symtrans_error(model):.2g} | "
+        f"{transformerlens_error(model)} |"
+    )
 
 
 def build_dirs(root: Path) -> dict[str, Path]:
@@ -105,8 +112,10 @@ def bridge_rows(dirs: dict[str, Path]) -> list[str]:
                 try:
                     model = am.boot_bridge(dirs[arch], arch, DTYPES[dtype], compat)
                 except Exception as exc:  # noqa: BLE001
-                    out.append(f"| {NAMES[arch]} | Bridge (TL {version}) | {weights} | {dtype} "
-                               f"| TransformerLens fails: {type(exc).__name__} | |")
+                    out.append(
+                        f"| {NAMES[arch]} | Bridge (TL {version}) | {weights} | {dtype} "
+                        f"| TransformerLens fails: {type(exc).__name__} | |"
+                    )
                     continue
                 out.append(row(arch, f"Bridge (TL {version})", weights, dtype, model))
     return out
@@ -120,11 +129,13 @@ def hooked_rows(dirs: dict[str, Path]) -> list[str]:
     for arch in ("gpt2", "neox", "llama", am.ATTN_ONLY):
         for option in am.FOLD_OPTIONS:
             for dtype in DTYPES if option in ("raw", "all") else ("float64",):
-                hf = (None if arch == am.ATTN_ONLY else
-                      AutoModelForCausalLM.from_pretrained(dirs[arch], dtype=DTYPES[dtype]))
+                hf = (
+                    None
+                    if arch == am.ATTN_ONLY
+                    else AutoModelForCausalLM.from_pretrained(dirs[arch], dtype=DTYPES[dtype])
+                )
                 model = am.load_hooked(dirs[arch], arch, DTYPES[dtype], option, hf_model=hf)
-                weights = "none" if option == "raw" else (
-                    "all four" if option == "all" else option)
+                weights = "none" if option == "raw" else ("all four" if option == "all" else option)
                 out.append(row(arch, f"HookedTransformer (TL {version})", weights, dtype, model))
     return out
 
@@ -147,14 +158,23 @@ def main() -> None:
                 lines += hooked_rows(dirs)
             elif args.api == "both" and (ROOT / ".venv-tl3/bin/python").exists():
                 done = subprocess.run(
-                    [str(ROOT / ".venv-tl3/bin/python"), __file__, "--api", "hooked",
-                     "--no-header"],
-                    capture_output=True, text=True, check=True,
+                    [
+                        str(ROOT / ".venv-tl3/bin/python"),
+                        __file__,
+                        "--api",
+                        "hooked",
+                        "--no-header",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 lines += [line for line in done.stdout.splitlines() if line.startswith("|")]
             else:
-                lines.append("| HookedTransformer rows need TransformerLens 3.x: "
-                             "run `make test-tl3` once to create .venv-tl3 | | | | | |")
+                lines.append(
+                    "| HookedTransformer rows need TransformerLens 3.x: "
+                    "run `make test-tl3` once to create .venv-tl3 | | | | | |"
+                )
     print("\n".join(lines))
 
 
