@@ -34,6 +34,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="layers", choices=SPLITS)
     p.add_argument("--position", type=int, default=-1, help="destination position (default -1)")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a folder whose weights are pickle files (only if you trust it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", default="md", help="comma-separated: md,tex,pdf,html")
     report.add_argument("-o", "--output", default=".", help="output folder")
     report.add_argument("--top-k", type=int, default=12, help="rows in the terms table")
+    report.add_argument("--templates", default=None, help="a folder of your own templates")
 
     verify = sub.add_parser("verify", help="check that the terms add up (exit 0 / 1 / 2)")
     _common(verify)
@@ -73,7 +79,7 @@ def _decompose(args: argparse.Namespace) -> Decomposition:
     from .adapter.loading import load_model
     from .decompose import decompose
 
-    model = load_model(args.model, dtype=args.dtype)
+    model = load_model(args.model, dtype=args.dtype, allow_pickle=args.allow_pickle)
     return decompose(
         model,
         args.prompt,
@@ -159,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         formats = _formats(args.format)
         d = _decompose(args)
         for fmt in formats:
-            print(f"wrote {d.save(Path(args.output) / f'report.{fmt}')}")
+            target = Path(args.output) / f"report.{fmt}"
+            print(f"wrote {d.save(target, top_k=args.top_k, templates=args.templates)}")
         print(_verification_line(d))
         return 0
     if args.command == "verify":

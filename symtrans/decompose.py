@@ -11,8 +11,8 @@ import torch
 
 from .adapter import ModelAdapter, as_adapter
 from .decomposition import BatchDecomposition, Decomposition, ModelInfo
-from .errors import InvalidArgumentError, TokenizationError
-from .evaluate import evaluate
+from .errors import InvalidArgumentError, NonFiniteError, TokenizationError
+from .evaluate import evaluate, first_non_finite
 from .splits import Split, check_split, required_hooks, term_labels
 
 _DTYPE_NAMES = {
@@ -148,6 +148,15 @@ def decompose(
         batch_tokens = torch.tensor([tokens[i] for i in members], dtype=torch.long)
         batch_pos = torch.full((len(members),), pos, dtype=torch.long)
         run = adapter.run(batch_tokens, batch_pos, keys)
+        bad = first_non_finite(run)
+        if bad is not None:
+            where, row = bad
+            raise NonFiniteError(
+                f"the model's {where} holds NaN or inf for prompt {prompts[members[row]]!r}; "
+                "no sum of terms can be exact. Check the weights for NaN/inf (e.g. "
+                "torch.isfinite(p).all() for p in model.parameters()) or load the model in "
+                "float32/float64 if float16 overflowed"
+            )
         ev = evaluate(
             adapter,
             run,

@@ -169,13 +169,20 @@ class Decomposition:
         return ex.scale_equation(self.model.norm, self.model.n_layers, self.position)
 
     # -- rendering -------------------------------------------------------------------------
-    def to_markdown(self, top_k: int = 12) -> str:
+    # ``templates``: a folder of the user's own templates (report.md, report.tex,
+    # fragment.tex, report.html) used instead of the shipped ones.
+    def to_markdown(self, top_k: int = 12, templates: str | os.PathLike[str] | None = None) -> str:
         """The report as Markdown (math for KaTeX and MathJax; no pictures: see ``save``)."""
         from .report import render_format
 
-        return str(render_format(self, "md", top_k=top_k)[0])
+        return str(render_format(self, "md", top_k=top_k, template_folder=templates)[0])
 
-    def to_latex(self, standalone: bool = False, top_k: int = 12) -> str:
+    def to_latex(
+        self,
+        standalone: bool = False,
+        top_k: int = 12,
+        templates: str | os.PathLike[str] | None = None,
+    ) -> str:
         """A fragment to ``\\input`` after ``\\usepackage{symtrans}`` (see
         :func:`symtrans.write_sty`), or a compilable document with ``standalone=True``."""
         from .report import COLUMN_WIDTH, STANDALONE_WIDTH, build
@@ -183,20 +190,25 @@ class Decomposition:
 
         width = STANDALONE_WIDTH if standalone else COLUMN_WIDTH
         content = build(self, top_k=top_k, use_macros=True, budget=width)
-        return render_latex(content, standalone=standalone)
+        return render_latex(content, standalone=standalone, template_folder=templates)
 
-    def to_html(self, top_k: int = 12) -> str:
+    def to_html(self, top_k: int = 12, templates: str | os.PathLike[str] | None = None) -> str:
         """A self-contained HTML page (MathML, inline SVG)."""
         from .report import render_format
 
-        return str(render_format(self, "html", top_k=top_k)[0])
+        return str(render_format(self, "html", top_k=top_k, template_folder=templates)[0])
 
-    def save(self, path: str | os.PathLike[str], top_k: int = 12) -> str:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        top_k: int = 12,
+        templates: str | os.PathLike[str] | None = None,
+    ) -> str:
         """Write the report in the format its suffix names: ``.md`` ``.tex`` ``.pdf``
         ``.html``. Atomic: an existing file is replaced whole or left untouched."""
         from .report import save_report
 
-        return save_report(self, path, top_k=top_k)
+        return save_report(self, path, top_k=top_k, template_folder=templates)
 
     # -- notebooks ---------------------------------------------------------------------------
     def _repr_markdown_(self) -> str:

@@ -36,6 +36,14 @@ class InvalidArgumentError(SymtransError, ValueError):
     """An argument outside what the function accepts (split, position, lengths of a batch...)."""
 
 
+class NonFiniteError(SymtransError):
+    """NaN or inf in the model's weights or activations: no sum of terms is meaningful."""
+
+
+class UnsafeCheckpointError(SymtransError):
+    """A model folder holds only a pickle checkpoint, which can run code when loaded."""
+
+
 class LatexNotFoundError(SymtransError):
     """No LaTeX on this machine: a .pdf cannot be written (the message says how to install)."""
 

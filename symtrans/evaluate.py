@@ -84,6 +84,19 @@ def term_inner_products(
     return torch.cat(cols, dim=-1)
 
 
+def first_non_finite(run: RunResult) -> tuple[str, int] | None:
+    """The first activation (or the logits) holding NaN or inf, and the batch row, if any."""
+    named = [("logits", run.logits)] + [
+        (key.hook.value + ("" if key.layer < 0 else f" of block {key.layer}"), value)
+        for key, value in run.activations.items()
+    ]
+    for name, value in named:
+        bad = ~torch.isfinite(value.reshape(value.shape[0], -1)).all(dim=-1)
+        if bool(bad.any()):
+            return name, int(bad.nonzero()[0])
+    return None
+
+
 def evaluate(
     adapter: ModelAdapter,
     run: RunResult,

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InvalidArgumentError, ModelNotFoundError
+from ..errors import InvalidArgumentError, ModelNotFoundError, UnsafeCheckpointError
 from ..models import EMBEDDED_MODELS
 
 _DTYPES = {
@@ -36,10 +36,25 @@ def _boot(source: str, dtype: torch.dtype, device: str) -> Any:
     return TransformerBridge.boot_transformers(source, dtype=dtype, device=device)
 
 
+def _require_safetensors(path: Path, allow_pickle: bool) -> None:
+    """A folder whose weights are only pickle files (``*.bin``, ``*.pt``) is refused unless
+    the user trusts it: unpickling can run arbitrary code."""
+    if allow_pickle or any(path.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+    if pickles:
+        raise UnsafeCheckpointError(
+            f"{str(path)!r} holds only pickle checkpoints ({', '.join(pickles)}), which can run "
+            "code when loaded; convert them to safetensors (model.save_pretrained(dir)) or pass "
+            "allow_pickle=True (--allow-pickle) if you trust the source"
+        )
+
+
 def load_model(
     name_or_path: str | os.PathLike[str],
     dtype: torch.dtype | str = torch.float64,
     device: str = "cpu",
+    allow_pickle: bool = False,
 ) -> Any:
     """Load a model as a TransformerLens ``TransformerBridge``.
 
@@ -70,6 +85,7 @@ def load_model(
                 f"{text!r} is a directory but holds no config.json; give a directory written "
                 "by Hugging Face's save_pretrained (model and tokenizer)"
             )
+        _require_safetensors(path, allow_pickle)
         return _boot(str(path), torch_dtype, device)
     if path.exists() or text.startswith((".", "/", "~")):
         raise ModelNotFoundError(

@@ -15,6 +15,7 @@ import sympy
 
 from .. import expression as ex
 from .. import labels as lb
+from ..errors import InvalidArgumentError
 from ..norm import NormKind
 from ..printing.latex import latex
 from ..verify import Check
@@ -129,6 +130,12 @@ def build(
     use_macros: bool = False,
     budget: float = 60.0,
 ) -> ReportContent:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise InvalidArgumentError(
+            f"top_k is the number of terms the table lists before 'other n terms': a "
+            f"non-negative int, got {top_k!r}"
+        )
+
     def tex(expr: sympy.Basic) -> str:
         return latex(expr, use_macros=use_macros)
 
