@@ -170,3 +170,23 @@ def test_hostile_prompt_and_answer_through_every_format(bridge, tmp_path, token)
     )
     d.save(tmp_path / "r.pdf")  # compiles: the token cannot break or escape the document
     assert not Path("/tmp/symtrans-pwned").exists()
+
+
+_gfm = MarkdownIt("commonmark").enable("table")
+
+
+@pytest.mark.parametrize("token", ["|", "a|b", "<|endoftext|>", "\\|", "`|`"])
+def test_pipes_stay_inside_their_table_cell(bridge, token):
+    """In a GFM table a "|" ends the cell even inside a code span: the per-source table
+    keeps three cells per row whatever the token."""
+    model = bridge("tiny-capitals")
+    d = st.decompose(model, "Dublin" + token + " is", answer=" Ireland", split="positions")
+    md = d.to_markdown()
+    section = md[md.index("### By source position") :]
+    tokens = _gfm.parse(section)
+    rows = [t for t in tokens if t.type == "tr_open"]
+    cells = [t for t in tokens if t.type in ("td_open", "th_open")]
+    assert len(rows) == len(d.tokens) + 1 and len(cells) == 3 * len(rows)
+    texts = [t.children[0].content for t in tokens if t.type == "inline" and t.children
+             and t.children[0].type == "code_inline"]
+    assert texts == [tok.replace(" ", "␣") for tok in d.token_strings]

@@ -93,10 +93,13 @@ def markdown_text(text: str) -> str:
     return "".join(out)
 
 
-def markdown_code(text: str) -> str:
+def markdown_code(text: str, in_table: bool = False) -> str:
     """``text`` as a Markdown code span (literal by definition), fenced by more backticks
-    than it contains, with spaces shown as ``␣``."""
+    than it contains, with spaces shown as ``␣``. In a table cell a ``|`` would end the cell
+    even inside a code span (GFM), so it is written ``\\|`` there."""
     body = visible_token(text)
+    if in_table:
+        body = body.replace("|", "\\|")
     longest = run = 0
     for ch in body:
         run = run + 1 if ch == "`" else 0

@@ -54,6 +54,15 @@ class Bar:
 
 
 @dataclass(frozen=True)
+class SourceRow:
+    """What all heads together carried from one source position."""
+
+    position: int
+    token: str
+    value: float
+
+
+@dataclass(frozen=True)
 class ReportContent:
     title_answer: str
     title_vs: str | None
@@ -66,6 +75,7 @@ class ReportContent:
     rows: tuple[Row, ...]
     bars: tuple[Bar, ...]
     heatmap: np.ndarray | None  # [layers, heads] for the heads split
+    sources: tuple[SourceRow, ...]  # per source position, for the positions split
     check: Check
     digits: int
 
@@ -110,6 +120,17 @@ def bars(rows: list[Row]) -> list[Bar]:
             )
             running += row.value
     return out
+
+
+def sources(d: Decomposition) -> tuple[SourceRow, ...]:
+    """For the positions split: Σ over layers and heads of A_{p,s} v_s W_O, per source s."""
+    if d.split != "positions":
+        return ()
+    totals = np.zeros(d.position + 1)
+    for label, value in zip(d.labels, d.values, strict=True):
+        if isinstance(label, lb.HeadSource):
+            totals[label.source] += value
+    return tuple(SourceRow(s, d.token_strings[s], float(v)) for s, v in enumerate(totals))
 
 
 def heatmap(d: Decomposition) -> np.ndarray | None:
@@ -225,6 +246,7 @@ def build(
         rows=tuple(rows),
         bars=tuple(bars(rows)),
         heatmap=heatmap(d),
+        sources=sources(d),
         check=check,
         digits=digits,
     )

@@ -63,6 +63,14 @@ def html(
                 for e in c.equations
             ],
             "rows": rows,
+            "sources": [
+                {
+                    "position": s.position,
+                    "token": visible_token(s.token),
+                    "value": plain_number(s.value, digits),
+                }
+                for s in c.sources
+            ],
             "figures": [{"svg": Markup(svg), "caption": caption} for caption, svg in figures],
             "verdict": "Pass" if check.passed else "FAIL",
             "verdict_class": "pass" if check.passed else "fail",

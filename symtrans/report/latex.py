@@ -136,6 +136,16 @@ def latex(
         "equations": [{"caption": e.caption, "body": " \\\\\n".join(e.lines)} for e in c.equations],
         "table_format": f"-{integer_digits}.{decimals}",
         "rows": rows,
+        "sources": [
+            {
+                "position": s.position,
+                "token": r"\stTokenList{"
+                + latex_text(s.token, macros=True, visible_spaces=True)
+                + "}",
+                "value": f"{s.value:.{decimals}f}",
+            }
+            for s in c.sources
+        ],
         "waterfall": _waterfall(c),
         "heatmap": _heatmap(c.heatmap),
         "verdict": r"\textbf{holds}" if check.passed else r"\textbf{FAILS}",

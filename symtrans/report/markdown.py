@@ -30,7 +30,11 @@ def markdown(
             "rank": "" if r.rank is None else str(r.rank),
             "label": f"**{r.label}**"
             if r.kind == "total"
-            else (markdown_code(r.label) if r.kind in ("term", "bias") else markdown_text(r.label)),
+            else (
+                markdown_code(r.label, in_table=True)
+                if r.kind in ("term", "bias")
+                else markdown_text(r.label)
+            ),
             "symbol": f"${r.symbol}$" if r.symbol else "",
             "value": f"**{plain_number(r.value, digits)}**"
             if r.kind == "total"
@@ -57,6 +61,14 @@ def markdown(
                 {"caption": e.caption, "body": " \\\\\n".join(e.lines)} for e in c.equations
             ],
             "rows": rows,
+            "sources": [
+                {
+                    "position": s.position,
+                    "token": markdown_code(s.token, in_table=True),
+                    "value": plain_number(s.value, digits),
+                }
+                for s in c.sources
+            ],
             "figures": [{"alt": markdown_text(f.alt), "path": f.path} for f in figures],
             "verdict": "**Pass**" if check.passed else "**FAIL**",
             "total": plain_number(check.total, 12),
