@@ -102,8 +102,8 @@ def _formats(text: str) -> list[str]:
     return formats
 
 
-def _verification_line(d: Decomposition) -> str:
-    check = d.check()
+def _verification_line(d: Decomposition, atol: float | None = None) -> str:
+    check = d.check(atol)
     verdict = "ok" if check.passed else "MISMATCH"
     return (
         f"{verdict}: sum of {len(d.labels)} terms {check.total:.12g}, model logit "
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "verify":
         d = _decompose(args)
-        print(_verification_line(d))
+        print(_verification_line(d, args.atol))
         d.verify(args.atol)
         return 0
     raise AssertionError(args.command)  # argparse only lets known commands through

@@ -17,6 +17,7 @@ import numpy as np
 import sympy
 
 from . import expression as ex
+from .errors import InvalidArgumentError
 from .labels import Label
 from .norm import NormKind
 from .verify import Check, default_tolerance, require
@@ -107,6 +108,11 @@ class Decomposition:
         return default_tolerance(self.model.dtype, self.model.norm, self.magnitude)
 
     def check(self, atol: float | None = None) -> Check:
+        if atol is not None and not (isinstance(atol, (int, float)) and 0 <= atol < float("inf")):
+            raise InvalidArgumentError(
+                f"atol is an absolute tolerance: a finite number >= 0, got {atol!r}; leave it "
+                "out for the documented default of the model's dtype and norm"
+            )
         tol = self.tolerance if atol is None else float(atol)
         return Check(total=self.total, model_logit=self.model_logit, tolerance=tol)
 

@@ -47,14 +47,15 @@ def test_nan_in_weights_is_a_clear_error(model_dirs):
     broken = st.load_model(str(model_dirs["random-gpt2"]))
     with torch.no_grad():
         broken.blocks[1].mlp.out.weight[0, 0] = float("nan")  # type: ignore[attr-defined]
-    with pytest.raises(st.NonFiniteError, match=r"NaN or inf for prompt 'Dublin.*Check the weights"):
+    with pytest.raises(
+        st.NonFiniteError, match=r"NaN or inf for prompt 'Dublin.*Check the weights"
+    ):
         st.decompose(broken, DEMO_PROMPT, answer=" Ireland")
 
 
 def test_pickle_checkpoint_refused_unless_allowed(model_dirs, tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = tmp_path / "pickled"
     AutoModelForCausalLM.from_pretrained(model_dirs["random-gpt2"]).save_pretrained(folder)
@@ -69,6 +70,12 @@ def test_pickle_checkpoint_refused_unless_allowed(model_dirs, tmp_path):
     st.decompose(model, DEMO_PROMPT, answer=" Ireland").verify(atol=1e-10)
     code, _, err = run_main(["verify", "--model", str(folder), "--prompt", "x", "--answer", " x"])
     assert code == 2 and "--allow-pickle" in err
+
+
+@pytest.mark.parametrize("atol", [-1.0, float("nan"), float("inf"), "1e-3"])
+def test_bad_atol(demo, atol):
+    with pytest.raises(st.InvalidArgumentError, match="finite number >= 0"):
+        demo.verify(atol)
 
 
 def test_bad_top_k(demo):
@@ -86,7 +93,10 @@ def test_template_missing_a_variable(demo, tmp_path):
 
 def test_users_own_template_folder(demo, tmp_path):
     (tmp_path / "report.md").write_text("prompt=\\VAR{prompt} verdict=\\VAR{verdict}\n")
-    assert demo.to_markdown(templates=tmp_path) == "prompt=Dublin is the capital city of verdict=**Pass**\n"
+    assert (
+        demo.to_markdown(templates=tmp_path)
+        == "prompt=Dublin is the capital city of verdict=**Pass**\n"
+    )
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -102,8 +112,19 @@ def test_failed_pdf_leaves_existing_file_untouched(demo, tmp_path, monkeypatch):
 
 def test_no_latex_through_the_cli(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    code, out, err = run_main(["report", "--prompt", DEMO_PROMPT, "--answer", DEMO_ANSWER,
-                               "--format", "md,pdf", "-o", str(tmp_path)])
+    code, out, err = run_main(
+        [
+            "report",
+            "--prompt",
+            DEMO_PROMPT,
+            "--answer",
+            DEMO_ANSWER,
+            "--format",
+            "md,pdf",
+            "-o",
+            str(tmp_path),
+        ]
+    )
     assert code == 2 and err.count("\n") == 1 and "install LaTeX" in err
     code, out, _ = run_main(["demo", "-o", str(tmp_path / "demo")])
     assert code == 0 and "skipped report.pdf" in out
@@ -130,8 +151,9 @@ def test_unwritable_destination(demo, tmp_path):
     blocker.write_text("x")
     with pytest.raises(st.SymtransError, match="cannot write"):
         demo.save(blocker / "report.md")
-    code, _, err = run_main(["report", "--prompt", DEMO_PROMPT, "--answer", DEMO_ANSWER,
-                             "-o", str(blocker / "out")])
+    code, _, err = run_main(
+        ["report", "--prompt", DEMO_PROMPT, "--answer", DEMO_ANSWER, "-o", str(blocker / "out")]
+    )
     assert code == 2 and "cannot write" in err and "Traceback" not in err
 
 
@@ -147,8 +169,9 @@ def test_unknown_suffix(demo, tmp_path):
 
 # -- fuzzing -------------------------------------------------------------------------------
 PROMPTS = hs.text(alphabet=hs.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
-ANSWERS = hs.one_of(hs.sampled_from([" Ireland", " France", "Ireland", " is", "", " Dublin x"]),
-                    hs.text(max_size=6))
+ANSWERS = hs.one_of(
+    hs.sampled_from([" Ireland", " France", "Ireland", " is", "", " Dublin x"]), hs.text(max_size=6)
+)
 SPLITS = hs.one_of(hs.sampled_from(st.SPLITS), hs.text(max_size=8))
 POSITIONS = hs.integers(min_value=-80, max_value=80)
 
@@ -171,8 +194,7 @@ def test_api_fuzz_adds_up_or_says_why(model, prompt, answer, vs, split, position
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(PROMPTS, ANSWERS, SPLITS, POSITIONS, hs.sampled_from(["verify", "report"]))
 def test_cli_fuzz_exit_codes_and_one_line(tmp_path_factory, prompt, answer, split, position, cmd):
-    args = [cmd, "--prompt", prompt, "--answer", answer, "--split", split,
-            f"--position={position}"]
+    args = [cmd, "--prompt", prompt, "--answer", answer, "--split", split, f"--position={position}"]
     if cmd == "report":
         args += ["-o", str(tmp_path_factory.mktemp("r")), "--format", "md,html"]
     code, out, err = run_main(args)
