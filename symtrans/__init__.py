@@ -7,7 +7,9 @@ d.verify()
 print(d.to_markdown())
 """
 
+from .ablation import ablate
 from .adapter.loading import load_model
+from .attention import ScoreDecomposition, attention_scores
 from .decompose import decompose
 from .decomposition import BatchDecomposition, Decomposition, Term
 from .errors import (
@@ -24,6 +26,7 @@ from .errors import (
     UnsupportedModelError,
 )
 from .logit_lens import LogitLens, logit_lens
+from .paths import Path, PathExpansion, expand_head
 from .report import write_sty
 from .splits import SPLITS
 
@@ -35,6 +38,9 @@ __all__ = [
     "Decomposition",
     "IdentityError",
     "LogitLens",
+    "Path",
+    "PathExpansion",
+    "ScoreDecomposition",
     "InvalidArgumentError",
     "LatexCompileError",
     "LatexNotFoundError",
@@ -46,7 +52,10 @@ __all__ = [
     "TokenizationError",
     "UnsafeCheckpointError",
     "UnsupportedModelError",
+    "ablate",
+    "attention_scores",
     "decompose",
+    "expand_head",
     "load_model",
     "logit_lens",
     "write_sty",

@@ -139,6 +139,21 @@ class Decomposition:
         order = np.argsort(-np.abs(self.values), kind="stable")[:k]
         return [self.terms[i] for i in order]
 
+    # -- analyses (each checked against the model in tests/) ---------------------------------
+    def ablate(self, labels: Any, renormalize: bool = False, model: Any = None) -> float:
+        """The exact logit with the terms ``labels`` removed from ``x^L_p``: with the scale
+        frozen (``renormalize=False``) or recomputed from what is left (needs ``model``)."""
+        from .ablation import ablate
+
+        return ablate(self, labels, renormalize=renormalize, model=model)
+
+    def expand_head(self, model: Any, head: Any, depth: int = 2) -> Any:
+        """A head's term split into exact paths through its value input (see
+        :func:`symtrans.expand_head`)."""
+        from .paths import expand_head
+
+        return expand_head(model, self, head, depth=depth)
+
     # -- symbols ---------------------------------------------------------------------------
     @cached_property
     def term_groups(self) -> list[ex.TermGroup]:

@@ -187,6 +187,9 @@ def test_pipes_stay_inside_their_table_cell(bridge, token):
     rows = [t for t in tokens if t.type == "tr_open"]
     cells = [t for t in tokens if t.type in ("td_open", "th_open")]
     assert len(rows) == len(d.tokens) + 1 and len(cells) == 3 * len(rows)
-    texts = [t.children[0].content for t in tokens if t.type == "inline" and t.children
-             and t.children[0].type == "code_inline"]
+    texts = [
+        t.children[0].content
+        for t in tokens
+        if t.type == "inline" and t.children and t.children[0].type == "code_inline"
+    ]
     assert texts == [tok.replace(" ", "␣") for tok in d.token_strings]

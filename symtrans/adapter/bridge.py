@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModelError
@@ -166,3 +167,53 @@ class BridgeAdapter(TransformerLensAdapter):
 
     def b_out(self, layer: int) -> Tensor:
         return zeros_if_none(self._model.blocks[layer].mlp.b_out, self._spec)
+
+    # -- attention weights (symtrans.paths, symtrans.attention) ---------------------------------
+    def W_Q(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
+        return self._model.blocks[layer].attn.W_Q.detach()
+
+    def W_K(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
+        return self._model.blocks[layer].attn.W_K.detach()
+
+    def W_V(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
+        return self._model.blocks[layer].attn.W_V.detach()
+
+    def b_Q(self, layer: int) -> Tensor:  # [n_heads, d_head]
+        return self._head_bias(self._model.blocks[layer].attn.b_Q)
+
+    def b_K(self, layer: int) -> Tensor:  # [n_heads, d_head]
+        return self._head_bias(self._model.blocks[layer].attn.b_K)
+
+    def b_V(self, layer: int) -> Tensor:  # [n_heads, d_head]
+        return self._head_bias(self._model.blocks[layer].attn.b_V)
+
+    def _head_bias(self, value: Tensor | None) -> Tensor:
+        if value is None:
+            return torch.zeros(self._spec.n_heads, self._spec.d_head, dtype=self._spec.dtype)
+        return value.detach()
+
+    def attn_scale(self) -> float:
+        """What the scores are divided by: ``sqrt(d_head)`` unless the config says otherwise."""
+        cfg = self._model.cfg
+        if not getattr(cfg, "use_attn_scale", True):
+            return 1.0
+        scale = float(getattr(cfg, "attn_scale", -1.0) or -1.0)
+        return scale if scale > 0 else float(cfg.d_head) ** 0.5
+
+    def ln1(self, layer: int) -> FinalNorm:
+        """The first norm of block ``layer`` (``γ``/``β`` ``None`` where folded away); its
+        scale is read from the forward pass (:attr:`Hook.LN1_SCALE`), not recomputed."""
+        ln = self._model.blocks[layer].ln1
+        module = getattr(ln, "original_component", None)
+        rms = bool(getattr(ln, "uses_rms_norm", False)) or "RMS" in type(module).__name__
+        param_free = type(ln).__name__ in ("LayerNormPreBridge", "RMSNormPreBridge")
+        gamma = None if param_free else getattr(module, "weight", None)
+        beta = None if (param_free or rms) else getattr(module, "bias", None)
+        eps = getattr(module, "eps", None) or getattr(module, "variance_epsilon", None)
+        return FinalNorm(
+            kind=NormKind.RMS if rms else NormKind.LAYER,
+            eps=float(eps if eps is not None else self._model.cfg.eps),
+            d_model=self._spec.d_model,
+            gamma=None if gamma is None else gamma.detach(),
+            beta=None if beta is None else beta.detach(),
+        )

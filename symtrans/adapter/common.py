@@ -25,6 +25,11 @@ BLOCK_HOOKS = {
     Hook.MLP_POST: "blocks.{layer}.mlp.hook_post",
     Hook.PATTERN: "blocks.{layer}.attn.hook_pattern",
     Hook.V: "blocks.{layer}.attn.hook_v",
+    Hook.RESID_PRE: "blocks.{layer}.hook_resid_pre",
+    Hook.LN1_SCALE: "blocks.{layer}.ln1.hook_scale",
+    Hook.SCORES: "blocks.{layer}.attn.hook_attn_scores",
+    Hook.ROT_COS: "blocks.{layer}.attn.hook_cos",
+    Hook.ROT_SIN: "blocks.{layer}.attn.hook_sin",
 }
 
 
@@ -167,7 +172,9 @@ def _destination_rows(
     acts: dict[HookKey, Tensor] = {}
     for name, key in names.items():
         value = cache[name]
-        if key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
+        if key.all_positions:
+            acts[key] = value
+        elif key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
             acts[key] = value[batch, :, positions, :]
         elif key.hook is Hook.V:  # every source position
             acts[key] = value

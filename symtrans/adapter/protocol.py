@@ -30,12 +30,19 @@ class Hook(enum.Enum):
     PATTERN = "pattern"  # [batch, n_heads, pos] (the destination row)
     V = "v"  # [batch, pos, n_heads, d_head]
     RESID_FINAL = "resid_final"  # [batch, d_model], the input of the final norm
+    # Read with HookKey(..., all_positions=True) (ablation, paths, attention):
+    RESID_PRE = "resid_pre"  # [batch, pos, d_model], the input of block `layer`
+    LN1_SCALE = "ln1_scale"  # [batch, pos, 1], σ of the first norm of block `layer`
+    SCORES = "attn_scores"  # [batch, n_heads, q, k], scaled pre-softmax scores, masked
+    ROT_COS = "rot_cos"  # [batch, pos, rotary_dim], rotary models on the bridge only
+    ROT_SIN = "rot_sin"  # [batch, pos, rotary_dim]
 
 
 @dataclass(frozen=True)
 class HookKey:
     hook: Hook
     layer: int = -1  # -1 for hooks outside the blocks
+    all_positions: bool = False  # keep every position (and every query row of a pattern)
 
 
 @dataclass(frozen=True)
