@@ -399,6 +399,13 @@ def logit_equation(
     centred = kind is NormKind.LAYER
     inners = [_term_inner(read, t, centred) for t in terms]
     body = Product(sympy.sqrt(N), LAMBDA, OrderedSum(*inners))
+    return _logit_equation(body, u, answer, vs, position, has_beta)
+
+
+def _logit_equation(
+    body: sympy.Expr, u: sympy.Expr, answer: str, vs: str | None, position: int, has_beta: bool
+) -> sympy.Equality:
+    """``logit = body + <β, u> + b_U`` (``<β, u>`` only where the norm has a bias)."""
     parts: list[sympy.Expr] = [body]
     if has_beta:
         parts.append(Inner(BETA, u))
@@ -423,11 +430,7 @@ def compact_logit_equation(
         read, Center(TermRef(TERM_INDEX)) if kind is NormKind.LAYER else TermRef(TERM_INDEX)
     )
     body = Product(sympy.sqrt(N), LAMBDA, sympy.Sum(inner, (TERM_INDEX, 1, n_terms)))
-    parts: list[sympy.Expr] = [body]
-    if has_beta:
-        parts.append(Inner(BETA, u))
-    parts.append(unembedding_bias_node(answer, vs))
-    return sympy.Eq(logit_node(answer, vs, position), OrderedSum(*parts), evaluate=False)
+    return _logit_equation(body, u, answer, vs, position, has_beta)
 
 
 def direction_equation(answer: str, vs: str | None) -> sympy.Equality:
