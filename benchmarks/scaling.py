@@ -13,6 +13,11 @@ Every point is one process per job (``benchmarks/speed.py --job``), measured as 
 ``speed.py``: best time of ``--repeat`` calls after a warm-up, extra memory = the kernel's
 peak RSS during a call minus RSS before it. The *exponent* column is the slope of
 log(value) against log(axis) between the first and the last point: 1.0 is linear.
+
+``--stream N`` adds the streaming check: one process decomposes N batches one after another
+(the same batch of the base shape each time; each result reduced to its top-10 terms per
+prompt and dropped) and prints the process's peak extra memory after 1, 2, 4, ... batches:
+a flat column means nothing accumulates from batch to batch.
 """
 
 from __future__ import annotations
@@ -44,6 +49,65 @@ def exponent(xs: list[int], ys: list[float]) -> str:
     return f"{math.log(ys[-1] / ys[0]) / math.log(xs[-1] / xs[0]):.2f}"
 
 
+def stream_child(shape: speed.Shape, batches: int, split: str, job: str | None) -> None:
+    """In this process: N batches in a row; RESULT line with the peak extra after each."""
+    import json
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(2)
+    torch.set_grad_enabled(False)
+    model_dir = speed.build_model(shape)
+    data = speed.build_prompts(shape, model_dir)
+    if job:  # a prototype job factory FILE.py:FUNC, whose .call decomposes one batch
+        call = speed._resolve_job(job)(model_dir, data).call
+    else:
+        call = speed._job_symtrans(split)(model_dir, data).call
+    import symtrans  # noqa: F401  (loaded by the job)
+
+    before = speed.rss_mb()
+    peak_after: list[tuple[int, float, float]] = []
+    kept = []
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    for i in range(1, batches + 1):
+        out = call()
+        kept.append([np.argsort(-np.abs(d.values))[:10] for d in out])  # what a user keeps
+        del out
+        if i & (i - 1) == 0 or i == batches:
+            peak_after.append((i, speed._status_kb("VmHWM") / 1024 - before,
+                               speed.rss_mb() - before))
+    print("RESULT " + json.dumps({"peaks": peak_after}), flush=True)
+
+
+def run_stream(batches: int, split: str, job: str | None, symtrans_dir: str | None) -> None:
+    import json
+    import os
+    import subprocess
+
+    shape = dataclasses.replace(BASE)
+    speed.build_model(shape)
+    speed.build_prompts(shape, speed.CACHE / shape.model_key)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--stream-child", str(batches),
+           "--split", split] + (["--stream-job", job] if job else [])
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [symtrans_dir or str(speed.REPO),
+                                                      env.get("PYTHONPATH")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        print(f"stream failed: {proc.stderr[-2000:]}")
+        return
+    peaks = json.loads(lines[-1][7:])["peaks"]
+    print(f"\n## streaming: {batches} batches of {shape.batch} x {shape.seq} in one process "
+          f"({job or 'symtrans ' + split})\n")
+    print("| batches done | peak extra MB so far | RSS now − RSS before, MB |")
+    print("|---:|---:|---:|")
+    for i, peak, now in peaks:
+        print(f"| {i} | {peak:.0f} | {now:.0f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--axes", default=",".join(AXES))
@@ -51,7 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stream", type=int, metavar="N", help="also the streaming check")
+    parser.add_argument("--split", default="neurons", help="split of the streaming check")
+    parser.add_argument("--stream-job", help="FILE.py:FUNC job for the streaming check")
+    parser.add_argument("--stream-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--symtrans", help="folder holding the symtrans package to measure")
     args = parser.parse_args(argv)
+    if args.stream_child:
+        stream_child(BASE, args.stream_child, args.split, args.stream_job)
+        return 0
     jobs = [j for j in args.jobs.split(",") if j]
     floor = jobs[0]
 
@@ -69,14 +141,18 @@ def main(argv: list[str] | None = None) -> int:
                 key = (job, *dataclasses.astuple(shape))
                 if key not in done:
                     t0 = time.perf_counter()
-                    done[key] = speed.spawn(job, shape, args.repeat, args.warmup, args.threads)
+                    label, _, spec = job.partition("=")
+                    done[key] = speed.spawn(spec or label, shape, args.repeat, args.warmup,
+                                            args.threads, symtrans_dir=args.symtrans)
                     print(f"#   {axis}={v} {job}: {time.perf_counter() - t0:.0f} s wall",
                           file=sys.stderr, flush=True)
                 rows[job].append(done[key])
         print(f"\n## {axis} ({field}; others as the base)\n")
-        head = f"| {axis} |" + "".join(f" {j} s | {j} extra MB |" for j in jobs)
+        lab = {j: j.partition("=")[0] for j in jobs}
+        head = f"| {axis} |" + "".join(f" {lab[j]} s | {lab[j]} extra MB |" for j in jobs)
         if len(jobs) > 1:
-            head += "".join(f" {j} time / {floor} | {j} extra / {floor} |" for j in jobs[1:])
+            head += "".join(f" {lab[j]} time / {lab[floor]} | {lab[j]} extra / {lab[floor]} |"
+                            for j in jobs[1:])
         print(head)
         print("|---:|" + "---:|" * (2 * len(jobs) + 2 * (len(jobs) - 1)))
         for i, v in enumerate(values):
@@ -104,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                      exponent(values, [r["extra_mb"] for r in ok])]
         exps += ["", ""] * (len(jobs) - 1)
         print("| " + " | ".join(exps) + " |")
+    if args.stream:
+        run_stream(args.stream, args.split, args.stream_job, args.symtrans)
     return 0
 
 
