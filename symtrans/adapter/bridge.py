@@ -10,6 +10,7 @@ so both forms add up.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -120,6 +121,15 @@ def _final_norm(bridge: Any) -> FinalNorm:
     )
 
 
+def _accepts_logits_to_keep(bridge: Any) -> bool:
+    """Whether the wrapped Hugging Face model can unembed only some positions."""
+    forward = getattr(getattr(bridge, "original_model", None), "forward", None)
+    try:
+        return forward is not None and "logits_to_keep" in inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def is_bridge(model: Any) -> bool:
     return any(c.__name__ == "TransformerBridge" for c in type(model).__mro__) or (
         hasattr(model, "original_model") and hasattr(model, "cfg") and hasattr(model, "adapter")
@@ -150,6 +160,17 @@ class BridgeAdapter(TransformerLensAdapter):
             norm=_final_norm(bridge),
             dtype=bridge.W_U.dtype,
         )
+        self._logits_to_keep = _accepts_logits_to_keep(bridge)
+
+    def _destination_logits(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """The model's own forward, unembedding only the final norm's output at
+        ``positions`` (Hugging Face's ``logits_to_keep``) rather than ``[batch, pos, d_vocab]``
+        logits: a third of a GPT-2-small forward's time, 190 MB at batch 8 x 118."""
+        if not self._logits_to_keep or bool((positions != positions[0]).any()):
+            return super()._destination_logits(tokens, positions)
+        # One destination position for the whole batch (decompose groups prompts that way).
+        logits = self._model(tokens, logits_to_keep=positions[:1].to(tokens.device))
+        return logits[:, 0]
 
     def unembed(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         W_U = self._model.W_U  # [d_model, d_vocab]

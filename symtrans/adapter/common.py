@@ -8,7 +8,7 @@ and 4.x alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -154,30 +154,37 @@ class TransformerLensAdapter:
         return [tokenizer.decode([int(i)]) for i in ids]
 
     def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
-        names = {self.hook_name(k): k for k in keys}
+        """One forward pass. Each hook function keeps only what its key asks for (the
+        destination row; of a pattern, the destination query's row; every position for
+        ``v`` and ``all_positions`` keys), so no ``[batch, pos, ...]`` activation outlives
+        its block the way ``run_with_cache``'s cache keeps it."""
         batch = torch.arange(tokens.shape[0])
-        with torch.no_grad():
-            logits, cache = self._model.run_with_cache(
-                tokens, names_filter=lambda name: name in names
+        acts: dict[HookKey, Tensor] = {}
+
+        def keeper(key: HookKey) -> Callable[..., Tensor]:
+            def keep(value: Tensor, hook: Any = None) -> Tensor:
+                kept = value.detach()
+                if key.all_positions or key.hook is Hook.V:
+                    acts[key] = kept
+                elif key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
+                    acts[key] = kept[batch, :, positions, :]
+                else:  # [batch, pos, ...] -> [batch, ...]
+                    acts[key] = kept[batch, positions]
+                return value
+
+            return keep
+
+        hooks = [(self.hook_name(k), keeper(k)) for k in keys]
+        with torch.no_grad(), self._model.hooks(fwd_hooks=hooks):
+            logits = self._destination_logits(tokens, positions)
+        missing = sorted(self.hook_name(k) for k in keys if k not in acts)
+        if missing:
+            raise UnsupportedModelError(
+                f"{type(self._model).__name__}: the hooks {missing} did not fire in the "
+                "forward pass, so the activations the identity needs were not seen"
             )
-        return RunResult(
-            logits=logits[batch, positions].detach(),
-            activations=_destination_rows(cache, names, batch, positions),
-        )
+        return RunResult(logits=logits.detach(), activations=acts)
 
-
-def _destination_rows(
-    cache: Any, names: Mapping[str, HookKey], batch: Tensor, positions: Tensor
-) -> dict[HookKey, Tensor]:
-    acts: dict[HookKey, Tensor] = {}
-    for name, key in names.items():
-        value = cache[name]
-        if key.all_positions:
-            acts[key] = value
-        elif key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
-            acts[key] = value[batch, :, positions, :]
-        elif key.hook is Hook.V:  # every source position
-            acts[key] = value
-        else:
-            acts[key] = value[batch, positions]
-    return acts
+    def _destination_logits(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """``[batch, d_vocab]``: the model's own logits at the destination positions."""
+        return self._model(tokens)[torch.arange(tokens.shape[0]), positions]
