@@ -128,3 +128,16 @@ def test_report_writes_markdown(tmp_path: Path, capsys):
     )
     assert code == 0
     assert (tmp_path / "report.md").read_text().count("| `L") >= 3
+
+
+def test_quickstart_example_runs(tmp_path: Path):
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, str(root / "examples" / "quickstart.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("logit difference") and (tmp_path / "report.html").exists()
