@@ -37,8 +37,11 @@ FOLD_OPTIONS: dict[str, dict[str, bool]] = {
 }
 
 
-def build_hf(folder: Path, arch: str, seed: int = 0) -> Path:
-    """A random Hugging Face model of ``arch`` and a tokenizer, saved in ``folder``."""
+def build_hf(
+    folder: Path, arch: str, seed: int = 0, n_layers: int = 2, d_mlp: int | None = None
+) -> Path:
+    """A random Hugging Face model of ``arch`` and a tokenizer, saved in ``folder``
+    (``d_mlp``: GPT-2's n_inner, GPT-NeoX's intermediate size)."""
     import transformers as hf
     from transformers import AutoTokenizer
 
@@ -50,19 +53,25 @@ def build_hf(folder: Path, arch: str, seed: int = 0) -> Path:
     common: dict[str, Any] = {"vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 0}
     torch.manual_seed(seed)
     if arch == "gpt2":
-        # n_inner left at 4·d_model: HookedTransformer's GPT-2 loader assumes it.
+        # n_inner None means 4·d_model, which HookedTransformer's GPT-2 loader assumes.
         model = hf.GPT2LMHeadModel(
             hf.GPT2Config(
-                n_layer=2, n_head=4, n_embd=32, n_positions=64, layer_norm_epsilon=1e-2, **common
+                n_layer=n_layers,
+                n_head=4,
+                n_embd=32,
+                n_inner=d_mlp,
+                n_positions=64,
+                layer_norm_epsilon=1e-2,
+                **common,
             )
         )
     elif arch == "neox":
         model = hf.GPTNeoXForCausalLM(
             hf.GPTNeoXConfig(
-                num_hidden_layers=2,
+                num_hidden_layers=n_layers,
                 num_attention_heads=4,
                 hidden_size=32,
-                intermediate_size=64,
+                intermediate_size=d_mlp or 64,
                 max_position_embeddings=64,
                 layer_norm_eps=1e-2,
                 rotary_pct=0.25,

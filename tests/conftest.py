@@ -75,54 +75,26 @@ def _randomise(model: torch.nn.Module, seed: int) -> None:
 
 
 def build_random(folder: Path, arch: str, seed: int = 0) -> Path:
-    from transformers import (
-        GPT2Config,
-        GPT2LMHeadModel,
-        GPTNeoXConfig,
-        GPTNeoXForCausalLM,
-    )
+    """The identity tests' random GPT-2 / GPT-NeoX: 3 layers, d_mlp 64 (tests/arch_models.py
+    builds every architecture)."""
+    from . import arch_models as am
 
-    _tokenizer(folder)
-    from transformers import AutoTokenizer
+    return am.build_hf(folder, arch, seed, n_layers=3, d_mlp=64)
 
-    vocab = len(AutoTokenizer.from_pretrained(folder))
-    torch.manual_seed(seed)
-    if arch == "gpt2":
-        model = GPT2LMHeadModel(
-            GPT2Config(
-                vocab_size=vocab,
-                n_layer=3,
-                n_head=4,
-                n_embd=32,
-                n_inner=64,
-                n_positions=64,
-                layer_norm_epsilon=1e-2,
-                bos_token_id=0,
-                eos_token_id=0,
-            )
-        )
-    elif arch == "neox":
-        model = GPTNeoXForCausalLM(
-            GPTNeoXConfig(
-                vocab_size=vocab,
-                num_hidden_layers=3,
-                num_attention_heads=4,
-                hidden_size=32,
-                intermediate_size=64,
-                max_position_embeddings=64,
-                layer_norm_eps=1e-2,
-                rotary_pct=0.25,
-                use_parallel_residual=True,
-                tie_word_embeddings=False,
-                bos_token_id=0,
-                eos_token_id=0,
-            )
-        )
-    else:
-        raise ValueError(arch)
-    _randomise(model, seed)
-    model.save_pretrained(folder)
-    return folder
+
+def _hf_loader(dirs: dict[str, Path]) -> Callable[..., torch.nn.Module]:
+    """``get(name, dtype)``: the model in ``dirs[name]`` through plain Hugging Face, cached."""
+    from transformers import AutoModelForCausalLM
+
+    cache: dict[tuple[str, torch.dtype], torch.nn.Module] = {}
+
+    def get(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
+        if (name, dtype) not in cache:
+            model = AutoModelForCausalLM.from_pretrained(dirs[name], dtype=dtype)
+            cache[(name, dtype)] = model.eval()
+        return cache[(name, dtype)]
+
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -154,17 +126,7 @@ def bridge(model_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], object]:
 @pytest.fixture(scope="session")
 def hf_model(model_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], torch.nn.Module]:
     """``hf_model(name, dtype)``: the same weights through plain Hugging Face (the reference)."""
-    from transformers import AutoModelForCausalLM
-
-    cache: dict[tuple[str, torch.dtype], torch.nn.Module] = {}
-
-    def get(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
-        if (name, dtype) not in cache:
-            model = AutoModelForCausalLM.from_pretrained(model_dirs[name], dtype=dtype)
-            cache[(name, dtype)] = model.eval()
-        return cache[(name, dtype)]
-
-    return get
+    return _hf_loader(model_dirs)
 
 
 # -- every architecture (tests/test_architectures.py, tests/test_hooked_transformer.py) ------
@@ -186,17 +148,7 @@ def arch_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def arch_hf(arch_dirs: dict[str, Path]) -> Callable[[str, torch.dtype], torch.nn.Module]:
     """``arch_hf(arch, dtype)``: the reference, plain Hugging Face, loaded apart from TL."""
-    from transformers import AutoModelForCausalLM
-
-    cache: dict[tuple[str, torch.dtype], torch.nn.Module] = {}
-
-    def get(arch: str, dtype: torch.dtype) -> torch.nn.Module:
-        if (arch, dtype) not in cache:
-            model = AutoModelForCausalLM.from_pretrained(arch_dirs[arch], dtype=dtype)
-            cache[(arch, dtype)] = model.eval()
-        return cache[(arch, dtype)]
-
-    return get
+    return _hf_loader(arch_dirs)
 
 
 @pytest.fixture(scope="session")
