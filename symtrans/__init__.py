@@ -10,8 +10,10 @@ print(d.to_markdown())
 from .ablation import ablate
 from .adapter.loading import load_model
 from .attention import ScoreDecomposition, attention_scores
+from .dataset import DatasetDecomposition, decompose_dataset
 from .decompose import decompose
 from .decomposition import BatchDecomposition, Decomposition, Term
+from .effective import effective_embedding
 from .errors import (
     IdentityError,
     InvalidArgumentError,
@@ -27,6 +29,7 @@ from .errors import (
 )
 from .logit_lens import LogitLens, logit_lens
 from .paths import Path, PathExpansion, expand_head
+from .projection import Projection, project
 from .report import write_sty
 from .splits import SPLITS
 
@@ -35,11 +38,13 @@ __version__ = "0.1.0"
 __all__ = [
     "SPLITS",
     "BatchDecomposition",
+    "DatasetDecomposition",
     "Decomposition",
     "IdentityError",
     "LogitLens",
     "Path",
     "PathExpansion",
+    "Projection",
     "ScoreDecomposition",
     "InvalidArgumentError",
     "LatexCompileError",
@@ -55,8 +60,11 @@ __all__ = [
     "ablate",
     "attention_scores",
     "decompose",
+    "effective_embedding",
+    "decompose_dataset",
     "expand_head",
     "load_model",
     "logit_lens",
+    "project",
     "write_sty",
 ]

@@ -24,8 +24,10 @@ from torch import Tensor
 
 from . import labels as lb
 from .adapter.protocol import Hook, HookKey
+from .decompose import _DTYPE_NAMES
 from .errors import IdentityError, InvalidArgumentError, UnsupportedModelError
 from .evaluate import ACCUMULATE
+from .norm import NormKind
 from .paths import (
     AttentionAdapter,
     Ln1Bias,
@@ -35,10 +37,12 @@ from .paths import (
     resolve_head,
     trace,
 )
+from .report.sheet import Reportable, Sheet
+from .verify import default_tolerance
 
 SCORE_ATOL = 1e-10  # float64 LayerNorm models
 ROTATE_HALF = ("gpt_neox", "llama", "mistral")  # rotary as Hugging Face's rotate_half
-NO_ROTARY = ("gpt2", "native")
+NO_ROTARY = ("gpt2", "native", "hooked")  # "hooked": a HookedTransformer built from a config
 
 
 @dataclass(frozen=True, order=True)
@@ -67,7 +71,7 @@ ScoreNode = lb.Label | Ln1Bias | QueryBias | KeyBias
 
 
 @dataclass(frozen=True, eq=False)
-class ScoreDecomposition:
+class ScoreDecomposition(Reportable):
     """The score of head ``(layer, head)`` from query position ``query_pos`` to key position
     ``key_pos``: ``values[i, j] = <query_pieces[i], key_pieces[j]> / attn_scale``."""
 
@@ -82,6 +86,21 @@ class ScoreDecomposition:
     attn_scale: float
     values: np.ndarray  # [n_query_terms, n_key_terms]
     model_score: float  # blocks.{layer}.attn.hook_attn_scores[head, query_pos, key_pos]
+    token_strings: tuple[str, ...] = ()
+    dtype: str = "float64"  # the model's
+    norm: NormKind = NormKind.LAYER  # the model's first norms
+
+    @property
+    def tolerance(self) -> float:
+        """The default tolerance of :meth:`verify`: ``SCORE_ATOL``, or the documented one of
+        the model's dtype and norm (:mod:`symtrans.verify`) where that is larger."""
+        magnitude = float(np.abs(self.values).sum())
+        return max(SCORE_ATOL, default_tolerance(self.dtype, self.norm, magnitude))
+
+    def sheet(self, use_macros: bool = False) -> Sheet:
+        from .report.analyses import scores_sheet
+
+        return scores_sheet(self, use_macros=use_macros)
 
     @property
     def total(self) -> float:
@@ -117,7 +136,8 @@ class ScoreDecomposition:
             for i, j in zip(rows, cols, strict=True)
         ]
 
-    def verify(self, atol: float = SCORE_ATOL) -> ScoreDecomposition:
+    def verify(self, atol: float | None = None) -> ScoreDecomposition:
+        atol = self.tolerance if atol is None else atol
         if not abs(self.error) <= atol:
             raise IdentityError(
                 f"the {self.values.size} pieces of L{self.layer}H{self.head}'s score "
@@ -176,11 +196,12 @@ def attention_scores(
             HookKey(Hook.ROT_SIN, layer, all_positions=True),
         }
     tr = trace(adapter, tokens, layer, frozenset(extra))
+    scores = tr.run.activations[HookKey(Hook.SCORES, layer, all_positions=True)][0]
+    _refuse_pattern_as_scores(adapter, scores, layer)
     q_labels, q = _pieces(adapter, tr, layer, head, p, "query", rotate)
     k_labels, k = _pieces(adapter, tr, layer, head, s, "key", rotate)
     scale = adapter.attn_scale()
     values = (q @ k.T) / scale
-    scores = tr.run.activations[HookKey(Hook.SCORES, layer, all_positions=True)][0]
     return ScoreDecomposition(
         layer=layer,
         head=head,
@@ -193,6 +214,9 @@ def attention_scores(
         attn_scale=scale,
         values=values.numpy(),
         model_score=float(scores[head, p, s]),
+        token_strings=tuple(adapter.token_strings(tokens)),
+        dtype=_DTYPE_NAMES.get(spec.dtype, str(spec.dtype)),
+        norm=spec.norm.kind,
     )
 
 
@@ -208,6 +232,29 @@ def _rotary(adapter: AttentionAdapter) -> bool:
         f"rotate-half rotary ({', '.join(ROTATE_HALF)}); this model's rotary form has not "
         "been checked, and a wrong rotation would give a sum that does not add up"
     )
+
+
+def _refuse_pattern_as_scores(adapter: AttentionAdapter, scores: Tensor, layer: int) -> None:
+    """:class:`UnsupportedModelError` if the scores hook holds the softmaxed pattern (every
+    entry in [0, 1], masked ones 0, each row summing to 1), not pre-softmax scores: then there
+    is no model score to check the sum against. TransformerLens fires ``hook_attn_scores``
+    with the pattern for attention modules it does not reimplement (TransformerBridge's GPT-J
+    and ``boot_native`` models, TransformerLens 4.3)."""
+    s = scores.to(ACCUMULATE)
+    looks_like_pattern = (
+        bool(torch.isfinite(s).all())
+        and bool(((s >= 0) & (s <= 1)).all())
+        and bool(torch.allclose(s.sum(dim=-1), torch.ones_like(s[..., 0]), rtol=0, atol=1e-3))
+    )
+    if looks_like_pattern:
+        raise UnsupportedModelError(
+            f"{adapter.spec.architecture}: blocks.{layer}.attn.hook_attn_scores holds the "
+            "softmaxed attention pattern, not the pre-softmax scores (TransformerLens fires it "
+            "after an attention module it does not reimplement returns), so there is no model "
+            "score to check the sum against; attention-score decompositions need a model "
+            "whose hook carries the scores (TransformerBridge GPT-2, GPT-NeoX, Llama; "
+            "HookedTransformer)"
+        )
 
 
 def _pieces(

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
@@ -21,6 +21,12 @@ from .errors import InvalidArgumentError
 from .labels import Label
 from .norm import NormKind
 from .verify import Check, default_tolerance, require
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from .labels import HeadOut
+    from .projection import Projection
 
 
 @dataclass(frozen=True)
@@ -42,11 +48,18 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class Term:
-    """One term of the sum: its typed label, its contribution to the logit, its symbol."""
+    """One term of the sum: its typed label, its contribution to the logit, its symbol
+    (built on first use: a split of 36,864 neurons makes its terms without building 36,864
+    sympy nodes)."""
 
     label: Label
     value: float
-    node: sympy.Expr = field(repr=False, compare=False)
+    position: int = field(repr=False)
+    token: str = field(repr=False)
+
+    @cached_property
+    def node(self) -> sympy.Expr:
+        return ex.term_node(self.label, self.position, self.token)
 
     @property
     def name(self) -> str:
@@ -89,8 +102,8 @@ class Decomposition:
     def terms(self) -> tuple[Term, ...]:
         token = self.token_strings[self.position]
         return tuple(
-            Term(label, float(v), ex.term_node(label, self.position, token))
-            for label, v in zip(self.labels, self.values, strict=True)
+            Term(label, v, self.position, token)
+            for label, v in zip(self.labels, self.values.tolist(), strict=True)
         )
 
     @property
@@ -137,7 +150,8 @@ class Decomposition:
     def top(self, k: int) -> list[Term]:
         """The ``k`` terms of largest |contribution|, largest first."""
         order = np.argsort(-np.abs(self.values), kind="stable")[:k]
-        return [self.terms[i] for i in order]
+        token = self.token_strings[self.position]
+        return [Term(self.labels[i], float(self.values[i]), self.position, token) for i in order]
 
     # -- analyses (each checked against the model in tests/) ---------------------------------
     def ablate(self, labels: Any, renormalize: bool = False, model: Any = None) -> float:
@@ -153,6 +167,27 @@ class Decomposition:
         from .paths import expand_head
 
         return expand_head(model, self, head, depth=depth)
+
+    def effective_embedding(self, model: Any, attention: bool = True) -> Decomposition:
+        """The same logit with ``embed`` replaced by the effective embedding ``W_EE[t_p]`` and
+        block 0's terms by what they add beyond the token on its own (see
+        :mod:`symtrans.effective`)."""
+        from .effective import effective_decomposition
+
+        return effective_decomposition(model, self, attention=attention)
+
+    def project(
+        self,
+        model: Any,
+        head: HeadOut | str,
+        onto: str | Tensor = "source",
+        only_negative: bool = False,
+    ) -> Projection:
+        """A head's term split parallel/perpendicular to the unembedding of what it attends
+        to, with the logit and loss of keeping only either part (see :func:`symtrans.project`)."""
+        from .projection import project
+
+        return project(model, self, head, onto=onto, only_negative=only_negative)
 
     # -- symbols ---------------------------------------------------------------------------
     @cached_property

@@ -13,7 +13,7 @@ Large index sets (neurons, source positions) stay sympy ``Sum``s over an index s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import singledispatch
 from typing import Any
@@ -159,6 +159,43 @@ class MLPBias(Node):
         return super().__new__(cls, Integer(layer))
 
 
+class EffectiveEmbedding(Node):
+    """``\\underline{tok}^{EE}``: the effective embedding ``W_EE[tok]`` (block 0 applied to
+    the token alone; ``attention=False``: with block 0's attention zeroed)."""
+
+    def __new__(cls, token: str, attention: bool = True) -> EffectiveEmbedding:
+        return super().__new__(cls, Str(token), Integer(int(attention)))
+
+    @property
+    def token(self) -> str:
+        return str(self.args[0].name)
+
+    @property
+    def attention(self) -> bool:
+        return bool(self.args[1])
+
+
+class RemainderOf(Node):
+    """``[t]_{-self}``: a block-0 term minus its value for the token on its own."""
+
+    def __new__(cls, term: sympy.Expr) -> RemainderOf:
+        return super().__new__(cls, term)
+
+
+class ParallelPart(Node):
+    """``(t)^∥``: the part of a head's output along the projection directions."""
+
+    def __new__(cls, term: sympy.Expr) -> ParallelPart:
+        return super().__new__(cls, term)
+
+
+class PerpendicularPart(Node):
+    """``(t)^⊥``: the rest of a head's output after :class:`ParallelPart`."""
+
+    def __new__(cls, term: sympy.Expr) -> PerpendicularPart:
+        return super().__new__(cls, term)
+
+
 class TermRef(Node):
     """``t_i``: the ``i``-th term of the residual's sum (for the compact identity)."""
 
@@ -290,6 +327,26 @@ def _(label: lb.MlpBias, position: int, token: str) -> sympy.Expr:
     return MLPBias(label.layer)
 
 
+@term_node.register
+def _(label: lb.EffectiveEmbed, position: int, token: str) -> sympy.Expr:
+    return EffectiveEmbedding(token, label.attention)
+
+
+@term_node.register
+def _(label: lb.Remainder, position: int, token: str) -> sympy.Expr:
+    return RemainderOf(term_node(label.of, position, token))
+
+
+@term_node.register
+def _(label: lb.Parallel, position: int, token: str) -> sympy.Expr:
+    return ParallelPart(term_node(label.of, position, token))
+
+
+@term_node.register
+def _(label: lb.Perpendicular, position: int, token: str) -> sympy.Expr:
+    return PerpendicularPart(term_node(label.of, position, token))
+
+
 @dataclass(frozen=True)
 class TermGroup:
     """One symbolic term of the residual and the slice of labels it stands for."""
@@ -304,39 +361,93 @@ def term_groups(
 ) -> list[TermGroup]:
     """The terms of the residual in model order, runs of neurons (or of one layer's
     source positions, or of more than ``MAX_EXPLICIT_HEADS`` heads) folded into a symbolic
-    ``Sum`` over an index so the expression stays small however many labels there are."""
+    ``Sum`` over an index so the expression stays small however many labels there are.
+    A run of :class:`~symtrans.labels.Remainder` labels folds like the labels it wraps."""
     out: list[TermGroup] = []
     i = 0
     while i < len(labels):
         label = labels[i]
-        j = i + 1
-        if isinstance(label, (lb.Neuron, lb.HeadSource, lb.HeadOut)):
-            while (
-                j < len(labels)
-                and type(labels[j]) is type(label)
-                and labels[j].layer == label.layer  # type: ignore[union-attr]
-            ):
+        if isinstance(label, lb.Remainder):
+            j = i
+            while j < len(labels) and isinstance(labels[j], lb.Remainder):
                 j += 1
+            inner = [r.of for r in labels[i:j] if isinstance(r, lb.Remainder)]
+            out.extend(
+                TermGroup(_wrapped(RemainderOf, g.node), i + g.start, i + g.stop)
+                for g in term_groups(inner, position, token, n_heads)
+            )
+            i = j
+            continue
+        j = i + 1
+        node: sympy.Expr | None = None
         if isinstance(label, lb.Neuron):
-            node: sympy.Expr = sympy.Sum(
-                NeuronOutput(label.layer, NEURON_INDEX, position), (NEURON_INDEX, 0, j - i - 1)
+            j = _run(labels, i, _next_neuron)
+            node = sympy.Sum(
+                NeuronOutput(label.layer, NEURON_INDEX, position),
+                (NEURON_INDEX, label.neuron, label.neuron + j - i - 1),
             )
         elif isinstance(label, lb.HeadSource):
-            node = sympy.Sum(
-                HeadSourceOutput(label.layer, HEAD_INDEX, position, SOURCE_INDEX),
-                (HEAD_INDEX, 0, n_heads - 1),
-                (SOURCE_INDEX, 0, position),
-            )
-        elif isinstance(label, lb.HeadOut) and j - i > MAX_EXPLICIT_HEADS:
-            node = sympy.Sum(
-                HeadOutput(label.layer, HEAD_INDEX, position), (HEAD_INDEX, 0, j - i - 1)
-            )
-        else:
+            j = _run(labels, i, _same_layer)
+            if j - i == n_heads * (position + 1):  # every head's every source
+                node = sympy.Sum(
+                    HeadSourceOutput(label.layer, HEAD_INDEX, position, SOURCE_INDEX),
+                    (HEAD_INDEX, 0, n_heads - 1),
+                    (SOURCE_INDEX, 0, position),
+                )
+            else:  # some heads' terms replaced (a projection): fold head by head
+                j = _run(labels, i, _next_source)
+                if label.source == 0 and j - i == position + 1:
+                    node = sympy.Sum(
+                        HeadSourceOutput(label.layer, label.head, position, SOURCE_INDEX),
+                        (SOURCE_INDEX, 0, position),
+                    )
+        elif isinstance(label, lb.HeadOut):
+            j = _run(labels, i, _next_head)
+            if j - i > MAX_EXPLICIT_HEADS:
+                node = sympy.Sum(
+                    HeadOutput(label.layer, HEAD_INDEX, position),
+                    (HEAD_INDEX, label.head, label.head + j - i - 1),
+                )
+        if node is None:
             j = i + 1
             node = term_node(label, position, token)
         out.append(TermGroup(node, i, j))
         i = j
     return out
+
+
+def _same_layer(a: Any, b: Any) -> bool:
+    return bool(a.layer == b.layer)
+
+
+def _next_neuron(a: Any, b: Any) -> bool:
+    return bool(a.layer == b.layer and b.neuron == a.neuron + 1)
+
+
+def _next_head(a: Any, b: Any) -> bool:
+    return bool(a.layer == b.layer and b.head == a.head + 1)
+
+
+def _next_source(a: Any, b: Any) -> bool:
+    return bool((a.layer, a.head) == (b.layer, b.head) and b.source == a.source + 1)
+
+
+def _run(labels: Sequence[lb.Label], i: int, follows: Callable[[Any, Any], bool]) -> int:
+    """The end of the run of labels of ``labels[i]``'s type from ``i`` on, each one
+    ``follows(previous, next)``."""
+    j = i + 1
+    while (
+        j < len(labels) and type(labels[j]) is type(labels[i]) and follows(labels[j - 1], labels[j])
+    ):
+        j += 1
+    return j
+
+
+def _wrapped(wrap: type[Node], node: sympy.Expr) -> sympy.Expr:
+    """``wrap(node)``, pushed inside a ``Sum``."""
+    if isinstance(node, sympy.Sum):
+        return sympy.Sum(wrap(node.function), *node.limits)
+    return wrap(node)
 
 
 def direction_node(answer: str, vs: str | None) -> sympy.Expr:

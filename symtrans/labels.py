@@ -119,6 +119,51 @@ class Constant:
         return "bias"
 
 
+@dataclass(frozen=True, order=True)
+class EffectiveEmbed:
+    """The effective embedding ``W_EE[t_p]`` of the destination token: the residual after
+    block 0 when the token is the whole input at position 0 with no positional embedding,
+    ``W_E[t] + attn0(t) + MLP0(...)`` (``attention=False``: block 0's attention zeroed,
+    ``W_E[t] + MLP0(W_E[t])``). See :mod:`symtrans.effective`."""
+
+    attention: bool = True
+
+    def __str__(self) -> str:
+        return "W_EE" if self.attention else "W_EE0"
+
+
+@dataclass(frozen=True)
+class Remainder:
+    """What a block-0 term adds beyond the token on its own: the term minus the same term of
+    the isolated-token run that :class:`EffectiveEmbed` absorbed (``0_mlp_out-self``)."""
+
+    of: Label
+
+    def __str__(self) -> str:
+        return f"{self.of}-self"
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """A head's output projected onto a direction per source position (the source token's
+    unembedding, by default): ``Σ_s (r_s·e_s/|e_s|²) e_s``. See :mod:`symtrans.projection`."""
+
+    of: HeadOut
+
+    def __str__(self) -> str:
+        return f"{self.of}_par"
+
+
+@dataclass(frozen=True)
+class Perpendicular:
+    """What is left of a head's output after :class:`Parallel`: ``H - Σ_s parallel_s``."""
+
+    of: HeadOut
+
+    def __str__(self) -> str:
+        return f"{self.of}_perp"
+
+
 Label = (
     Embed
     | PosEmbed
@@ -130,4 +175,15 @@ Label = (
     | AttnBias
     | Neuron
     | MlpBias
+    | EffectiveEmbed
+    | Remainder
+    | Parallel
+    | Perpendicular
 )
+
+
+def base(label: Label) -> Label:
+    """The model-order label a derived label stands in for (itself for the others)."""
+    while isinstance(label, (Remainder, Parallel, Perpendicular)):
+        label = label.of
+    return label

@@ -14,13 +14,15 @@ import numpy as np
 import torch
 
 from .adapter.protocol import Hook, HookKey
-from .decompose import _resolve_position, resolve_model
+from .decompose import _resolve_position, model_info, resolve_model
+from .decomposition import ModelInfo
 from .errors import TokenizationError
 from .evaluate import ACCUMULATE
+from .report.sheet import Reportable, Sheet
 
 
-@dataclass(frozen=True)
-class LogitLens:
+@dataclass(frozen=True, eq=False)
+class LogitLens(Reportable):
     prompt: str
     answer: str
     vs: str | None
@@ -28,6 +30,20 @@ class LogitLens:
     labels: tuple[str, ...]  # "embed", "0_resid_post", ...
     values: np.ndarray  # [n_layers + 1]
     model_logit: float
+    model: ModelInfo
+    token_strings: tuple[str, ...]
+    scales: np.ndarray  # [n_layers + 1]: σ(x^l_p), each prefix's own scale
+    constant: float  # <β, u> + b_U
+
+    @property
+    def error(self) -> float:
+        """The last entry minus the model's logit: zero up to rounding."""
+        return float(self.values[-1]) - self.model_logit
+
+    def sheet(self, use_macros: bool = False) -> Sheet:
+        from .report.analyses import lens_sheet
+
+        return lens_sheet(self, use_macros)
 
 
 def logit_lens(
@@ -67,8 +83,21 @@ def logit_lens(
             x = x + acts[HookKey(Hook.MLP_OUT, layer)]
         prefixes.append(x)
     stack = torch.stack(prefixes)  # [n_layers + 1, d_model]
-    values = (stack @ w) / norm.scale(stack) + constant
+    scales = norm.scale(stack)
+    values = (stack @ w) / scales + constant
     logits = run.logits[0].to(ACCUMULATE)
     model_logit = float(logits[a] - (logits[b] if b is not None else 0))
     labels = ("embed",) + tuple(f"{layer}_resid_post" for layer in range(spec.n_layers))
-    return LogitLens(prompt, answer, vs, pos, labels, values.numpy(), model_logit)
+    return LogitLens(
+        prompt=prompt,
+        answer=answer,
+        vs=vs,
+        position=pos,
+        labels=labels,
+        values=values.numpy(),
+        model_logit=model_logit,
+        model=model_info(adapter),
+        token_strings=tuple(adapter.token_strings(tokens)),
+        scales=scales.numpy(),
+        constant=constant,
+    )

@@ -28,7 +28,9 @@ from .adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
 from .decomposition import Decomposition
 from .errors import IdentityError, InvalidArgumentError, UnsupportedModelError
 from .evaluate import ACCUMULATE
-from .norm import FinalNorm
+from .norm import FinalNorm, NormKind
+from .report.sheet import Reportable, Sheet
+from .verify import default_tolerance
 
 PATH_ATOL = 1e-10  # float64 LayerNorm: the paths add up to the head's term to this
 
@@ -48,7 +50,7 @@ class AttentionAdapter(ModelAdapter, Protocol):
 
 def attention_adapter(model: Any) -> AttentionAdapter:
     """The model's adapter, or :class:`UnsupportedModelError` if it cannot give the
-    attention weights (only the ``TransformerBridge`` adapter does today)."""
+    attention weights (the ``TransformerBridge`` and ``HookedTransformer`` adapters do)."""
     from .decompose import resolve_model
 
     adapter = resolve_model(model)
@@ -58,14 +60,15 @@ def attention_adapter(model: Any) -> AttentionAdapter:
         raise UnsupportedModelError(
             f"{type(adapter).__name__} does not give the attention weights ({', '.join(missing)}) "
             "that path and attention-score decompositions need; load the model as a "
-            "TransformerBridge (st.load_model(...) does)"
+            "TransformerBridge (st.load_model(...) does) or a HookedTransformer"
         )
     spec = adapter.spec
     shape = tuple(adapter.W_K(0).shape)  # type: ignore[attr-defined]
-    if shape[0] != spec.n_heads:
+    if shape[0] != spec.n_heads:  # grouped-query attention: adapters repeat key/value heads
         raise UnsupportedModelError(
-            f"grouped-query attention ({shape[0]} key/value heads for {spec.n_heads} query "
-            "heads) is not supported by path and attention-score decompositions yet"
+            f"{type(adapter).__name__} gives keys for {shape[0]} heads, not one per query head "
+            f"({spec.n_heads}); path and attention-score decompositions need W_K and W_V per "
+            "query head (grouped-query attention: each key/value head repeated)"
         )
     return adapter  # type: ignore[return-value]
 
@@ -192,7 +195,7 @@ class Path:
 
 
 @dataclass(frozen=True)
-class PathExpansion:
+class PathExpansion(Reportable):
     """A head's logit term as a sum of paths, largest ``|value|`` first."""
 
     head: lb.HeadOut
@@ -200,6 +203,24 @@ class PathExpansion:
     depth: int
     paths: tuple[Path, ...]
     head_value: float  # the head's term <z_p W_O, w>/σ, from the model's own z
+    token_strings: tuple[str, ...] = ()
+    answer: str = ""
+    vs: str | None = None
+
+    dtype: str = "float64"  # the model's
+    norm: NormKind = NormKind.LAYER
+
+    @property
+    def tolerance(self) -> float:
+        """The default tolerance of :meth:`verify`: ``PATH_ATOL``, or the documented one of
+        the model's dtype and norm (:mod:`symtrans.verify`) where that is larger."""
+        magnitude = float(sum(abs(p.value) for p in self.paths))
+        return max(PATH_ATOL, default_tolerance(self.dtype, self.norm, magnitude))
+
+    def sheet(self, use_macros: bool = False) -> Sheet:
+        from .report.analyses import paths_sheet
+
+        return paths_sheet(self, use_macros=use_macros)
 
     @property
     def total(self) -> float:
@@ -213,8 +234,9 @@ class PathExpansion:
     def top(self, k: int) -> tuple[Path, ...]:
         return self.paths[:k]
 
-    def verify(self, atol: float = PATH_ATOL) -> PathExpansion:
+    def verify(self, atol: float | None = None) -> PathExpansion:
         """``self``, or :class:`IdentityError` if the paths do not add up to the head's term."""
+        atol = self.tolerance if atol is None else atol
         if not abs(self.error) <= atol:
             raise IdentityError(
                 f"the {len(self.paths)} paths into {self.head} at position {self.position} add "
@@ -274,7 +296,18 @@ def expand_head(
         (Path(nodes, positions, value) for nodes, positions, value in found),
         key=lambda p: -abs(p.value),
     )
-    return PathExpansion(target, d.position, depth, tuple(paths), head_value)
+    return PathExpansion(
+        target,
+        d.position,
+        depth,
+        tuple(paths),
+        head_value,
+        d.token_strings,
+        d.answer,
+        d.vs,
+        d.model.dtype,
+        d.model.norm,
+    )
 
 
 Found = tuple[tuple[PathNode, ...], tuple[int, ...], float]

@@ -233,10 +233,8 @@ def test_heads_split_has_a_heatmap_others_do_not(cases):
             assert grid.shape == (d.model.n_layers, d.model.n_heads)
 
 
-def test_large_head_split_renders_fast_and_folds(bridge):
-    """A 144-head report renders quickly: heads fold into sums, sympy never simplifies."""
-    import time
-
+def test_large_head_split_folds(bridge):
+    """A 144-head report folds each layer's heads into a sum."""
     from symtrans import labels as lb
     from symtrans.decomposition import Decomposition
 
@@ -254,9 +252,7 @@ def test_large_head_split_renders_fast_and_folds(bridge):
             "split": "heads",
         }
     )
-    start = time.perf_counter()
     text = big.to_markdown()
     html = big.to_html()
-    elapsed = time.perf_counter() - start
     assert r"\sum_{h=0}^{11} H^{11,h}_{6}" in text and "<math" in html
-    assert elapsed < 5.0, elapsed  # generous: the benchmark holds the real target
+    # Its speed (< 1 s) is measured by benchmarks/symbolic.py, not asserted here.

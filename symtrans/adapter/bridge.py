@@ -194,10 +194,10 @@ class BridgeAdapter(TransformerLensAdapter):
         return self._model.blocks[layer].attn.W_Q.detach()
 
     def W_K(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
-        return self._model.blocks[layer].attn.W_K.detach()
+        return self._per_query_head(self._model.blocks[layer].attn.W_K.detach())
 
     def W_V(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
-        return self._model.blocks[layer].attn.W_V.detach()
+        return self._per_query_head(self._model.blocks[layer].attn.W_V.detach())
 
     def b_Q(self, layer: int) -> Tensor:  # [n_heads, d_head]
         return self._head_bias(self._model.blocks[layer].attn.b_Q)
@@ -211,7 +211,21 @@ class BridgeAdapter(TransformerLensAdapter):
     def _head_bias(self, value: Tensor | None) -> Tensor:
         if value is None:
             return torch.zeros(self._spec.n_heads, self._spec.d_head, dtype=self._spec.dtype)
-        return value.detach()
+        return self._per_query_head(value.detach())
+
+    def _per_query_head(self, value: Tensor) -> Tensor:
+        """Grouped-query attention: the bridge gives keys and values per key/value head;
+        query head ``h`` reads key/value head ``h // (n_heads / n_kv_heads)`` (Hugging Face's
+        ``repeat_kv``), so repeat each one that many times."""
+        n_heads, n_kv = self._spec.n_heads, value.shape[0]
+        if n_kv == n_heads:
+            return value
+        if n_kv == 0 or n_heads % n_kv:
+            raise UnsupportedModelError(
+                f"the attention has {n_kv} key/value heads for {n_heads} query heads, which "
+                "is not a grouping symtrans can read (n_heads must be a multiple of it)"
+            )
+        return value.repeat_interleave(n_heads // n_kv, dim=0)
 
     def attn_scale(self) -> float:
         """What the scores are divided by: ``sqrt(d_head)`` unless the config says otherwise."""

@@ -8,14 +8,14 @@ and 4.x alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..errors import InvalidArgumentError, TokenizationError, UnsupportedModelError
-from .protocol import Hook, HookKey, ModelSpec, RunResult
+from .protocol import Hook, HookKey, ModelSpec, Patch, RunResult
 
 # Hook names both APIs share; the final residual's name differs per API.
 BLOCK_HOOKS = {
@@ -89,6 +89,10 @@ class TransformerLensAdapter:
         return self._model
 
     @property
+    def d_vocab(self) -> int:
+        return int(self._model.W_U.shape[-1])  # [d_model, d_vocab] in both APIs
+
+    @property
     def _tokenizer(self) -> Any:
         tokenizer = getattr(self._model, "tokenizer", None)
         if tokenizer is None:
@@ -153,13 +157,28 @@ class TransformerLensAdapter:
         tokenizer = self._tokenizer
         return [tokenizer.decode([int(i)]) for i in ids]
 
-    def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
+    def run(
+        self,
+        tokens: Tensor,
+        positions: Tensor,
+        keys: frozenset[HookKey],
+        patches: Mapping[HookKey, Patch] | None = None,
+    ) -> RunResult:
         """One forward pass. Each hook function keeps only what its key asks for (the
         destination row; of a pattern, the destination query's row; every position for
         ``v`` and ``all_positions`` keys), so no ``[batch, pos, ...]`` activation outlives
-        its block the way ``run_with_cache``'s cache keeps it."""
+        its block the way ``run_with_cache``'s cache keeps it. ``patches`` are registered
+        before the keepers, so a key on a patched hook reads the replacement."""
         batch = torch.arange(tokens.shape[0])
         acts: dict[HookKey, Tensor] = {}
+        patched: set[str] = set()
+
+        def patcher(name: str, fn: Patch) -> Callable[..., Tensor]:
+            def patch(value: Tensor, hook: Any = None) -> Tensor:
+                patched.add(name)
+                return fn(value)
+
+            return patch
 
         def keeper(key: HookKey) -> Callable[..., Tensor]:
             def keep(value: Tensor, hook: Any = None) -> Tensor:
@@ -174,10 +193,15 @@ class TransformerLensAdapter:
 
             return keep
 
-        hooks = [(self.hook_name(k), keeper(k)) for k in keys]
+        named = [(self.hook_name(k), fn) for k, fn in (patches or {}).items()]
+        hooks = [(name, patcher(name, fn)) for name, fn in named]
+        hooks += [(self.hook_name(k), keeper(k)) for k in keys]
         with torch.no_grad(), self._model.hooks(fwd_hooks=hooks):
             logits = self._destination_logits(tokens, positions)
-        missing = sorted(self.hook_name(k) for k in keys if k not in acts)
+        missing = sorted(
+            {self.hook_name(k) for k in keys if k not in acts}
+            | {name for name, _ in named if name not in patched}
+        )
         if missing:
             raise UnsupportedModelError(
                 f"{type(self._model).__name__}: the hooks {missing} did not fire in the "

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..errors import UnsupportedModelError
 from ..norm import FinalNorm, NormKind
 from .common import TransformerLensAdapter, refuse_nonlinear_logits, zeros_if_none
-from .protocol import ModelSpec
+from .protocol import Hook, HookKey, ModelSpec, RunResult
 
 # cfg.original_architecture of models whose HookedTransformer form has been checked against
 # Hugging Face's forward (tests/test_architectures.py); None: built from a config, where the
@@ -80,14 +80,23 @@ def _refuse_unsupported(model: Any) -> str:
 
 def _final_norm(model: Any) -> FinalNorm:
     """The final norm as ``model.ln_final`` applies it."""
-    ln = model.ln_final
+    return _norm(model.ln_final, model.cfg)
+
+
+def _norm(ln: Any, cfg: Any) -> FinalNorm:
+    """A norm module (``LayerNorm``, ``LayerNormPre``, ``RMSNorm``, ``RMSNormPre``) as it
+    applies itself."""
+    if type(ln).__name__ not in _NORMS:
+        raise UnsupportedModelError(
+            f"norm {type(ln).__name__} is not supported (expected one of {', '.join(_NORMS)})"
+        )
     kind, affine = _NORMS[type(ln).__name__]
     gamma = getattr(ln, "w", None) if affine else None
     beta = getattr(ln, "b", None) if affine and kind is NormKind.LAYER else None
     return FinalNorm(
         kind=kind,
-        eps=float(getattr(ln, "eps", model.cfg.eps)),
-        d_model=int(model.cfg.d_model),
+        eps=float(getattr(ln, "eps", cfg.eps)),
+        d_model=int(cfg.d_model),
         gamma=None if gamma is None else gamma.detach(),
         beta=None if beta is None else beta.detach(),
     )
@@ -131,3 +140,75 @@ class HookedTransformerAdapter(TransformerLensAdapter):
 
     def b_out(self, layer: int) -> Tensor:
         return zeros_if_none(getattr(self._model.blocks[layer].mlp, "b_out", None), self._spec)
+
+    # -- attention weights (symtrans.paths, symtrans.attention) ---------------------------------
+    # GroupedQueryAttention's W_K, W_V, b_K, b_V already repeat each key/value head per
+    # query head, so every accessor is [n_heads, ...].
+    def W_Q(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
+        return self._model.blocks[layer].attn.W_Q.detach()
+
+    def W_K(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
+        return self._model.blocks[layer].attn.W_K.detach()
+
+    def W_V(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]
+        return self._model.blocks[layer].attn.W_V.detach()
+
+    def b_Q(self, layer: int) -> Tensor:  # [n_heads, d_head]
+        return self._model.blocks[layer].attn.b_Q.detach()
+
+    def b_K(self, layer: int) -> Tensor:  # [n_heads, d_head]
+        return self._model.blocks[layer].attn.b_K.detach()
+
+    def b_V(self, layer: int) -> Tensor:  # [n_heads, d_head]
+        return self._model.blocks[layer].attn.b_V.detach()
+
+    def attn_scale(self) -> float:
+        """What every block divides its scores by (``attn.attn_scale``)."""
+        scales = sorted({float(block.attn.attn_scale) for block in self._model.blocks})
+        if len(scales) != 1:
+            raise UnsupportedModelError(
+                f"the attention scale differs between blocks ({scales}; "
+                "scale_attn_by_inverse_layer_idx), which attention-score decompositions do "
+                "not model yet"
+            )
+        return scales[0]
+
+    def ln1(self, layer: int) -> FinalNorm:
+        """The first norm of block ``layer`` (``γ``/``β`` ``None`` after ``fold_ln``); its
+        scale is read from the forward pass (:attr:`Hook.LN1_SCALE`), not recomputed."""
+        return _norm(self._model.blocks[layer].ln1, self._model.cfg)
+
+    def run(
+        self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey], *args: Any, **kw: Any
+    ) -> RunResult:
+        """The shared forward pass; the rotary tables, which HookedTransformer keeps as
+        buffers (``attn.rotary_cos``/``rotary_sin``) and hooks nowhere, are read after it."""
+        rotary = frozenset(k for k in keys if k.hook in (Hook.ROT_COS, Hook.ROT_SIN))
+        run = super().run(tokens, positions, keys - rotary, *args, **kw)
+        if not rotary:
+            return run
+        acts = dict(run.activations)
+        batch, n = tokens.shape
+        for key in rotary:
+            table = self._rotary_table(key)  # [n_ctx, rotary_dim]
+            acts[key] = table[:n].unsqueeze(0).expand(batch, -1, -1)
+        return RunResult(logits=run.logits, activations=acts)
+
+    def _rotary_table(self, key: HookKey) -> Tensor:
+        cfg = self._model.cfg
+        if cfg.positional_embedding_type != "rotary":
+            raise UnsupportedModelError(
+                f"{key.hook.value}: this HookedTransformer has "
+                f"{cfg.positional_embedding_type!r} positions, not rotary"
+            )
+        if getattr(cfg, "rotary_adjacent_pairs", False) or getattr(
+            cfg, "use_dynamic_ntk_rope", False
+        ):
+            raise UnsupportedModelError(
+                "this HookedTransformer's rotary rotates adjacent pairs or rescales "
+                "itself with the context (GPT-J style, dynamic NTK); attention-score "
+                "decompositions read the rotate-half rotary of GPT-NeoX and Llama only"
+            )
+        attn = self._model.blocks[key.layer].attn
+        table = attn.rotary_cos if key.hook is Hook.ROT_COS else attn.rotary_sin
+        return table.detach()

@@ -7,7 +7,7 @@ plain tensors; only the modules of :mod:`symtrans.adapter` know TransformerLens.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,6 +66,11 @@ class ModelSpec:
         return self.d_mlp > 0
 
 
+Patch = Callable[[Tensor], Tensor]
+"""An intervention: the activation at a hook (every position, the whole batch) -> its
+replacement, of the same shape."""
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One forward pass: logits at the destination positions and the requested activations."""
@@ -82,6 +87,11 @@ class ModelAdapter(Protocol):
 
     @property
     def model(self) -> Any: ...
+
+    @property
+    def d_vocab(self) -> int:
+        """How many token ids the model unembeds (ids ``0 .. d_vocab - 1``)."""
+        ...
 
     def tokenize(self, prompt: str) -> list[int]:
         """The token ids the model sees for ``prompt`` (BOS included where the model adds one)."""
@@ -109,7 +119,15 @@ class ModelAdapter(Protocol):
     def b_out(self, layer: int) -> Tensor:  # [d_model]
         ...
 
-    def run(self, tokens: Tensor, positions: Tensor, keys: frozenset[HookKey]) -> RunResult:
+    def run(
+        self,
+        tokens: Tensor,
+        positions: Tensor,
+        keys: frozenset[HookKey],
+        patches: Mapping[HookKey, Patch] | None = None,
+    ) -> RunResult:
         """Run ``tokens`` (``[batch, pos]``) once, caching only ``keys``; ``positions``
-        (``[batch]``, non-negative) are the destination positions."""
+        (``[batch]``, non-negative) are the destination positions. ``patches`` replace
+        activations during the pass (``all_positions`` of their keys is ignored: a patch
+        sees every position); ``keys`` read the patched values."""
         ...

@@ -102,6 +102,18 @@ class SymtransLatexPrinter(LatexPrinter):
     def _print_MLPBias(self, node: ex.MLPBias) -> str:
         return self._m("stMLPBias", self._p(node.args[0]))
 
+    def _print_EffectiveEmbedding(self, node: ex.EffectiveEmbedding) -> str:
+        return self._m("stEffEmb" if node.attention else "stEffEmbMLP", self._tok(node.token))
+
+    def _print_RemainderOf(self, node: ex.RemainderOf) -> str:
+        return self._m("stRemainder", self._p(node.args[0]))
+
+    def _print_ParallelPart(self, node: ex.ParallelPart) -> str:
+        return self._m("stParallel", self._p(node.args[0]))
+
+    def _print_PerpendicularPart(self, node: ex.PerpendicularPart) -> str:
+        return self._m("stPerp", self._p(node.args[0]))
+
     def _print_TermRef(self, node: ex.TermRef) -> str:
         return self._m("stTermRef", self._p(node.args[0]))
 

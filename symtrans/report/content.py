@@ -22,7 +22,7 @@ from ..verify import Check
 from .layout import break_sum, plain_number, signed_terms, tex_number
 
 if TYPE_CHECKING:
-    from ..decomposition import Decomposition
+    from ..decomposition import Decomposition, ModelInfo
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,21 @@ def _norm_name(kind: NormKind) -> str:
     return "LayerNorm" if kind is NormKind.LAYER else "RMSNorm"
 
 
+def model_line(m: ModelInfo) -> str:
+    """``tiny-capitals (gpt2, 2 layers, 4 heads, d_model 64, LayerNorm with eps 1e-5, ...)``."""
+    return (
+        f"{m.name} ({m.architecture}, {m.n_layers} layers, {m.n_heads} heads, d_model {m.d_model}, "
+        f"{_norm_name(m.norm)} with eps {plain_number(m.eps, 3)}, {m.dtype})"
+    )
+
+
 def table_rows(d: Decomposition, top_k: int) -> list[Row]:
     """Top-k terms by |contribution|, one row for the rest, the bias, and the total, so the
     table itself adds up."""
     order = np.argsort(-np.abs(d.values), kind="stable")
     magnitude = d.magnitude or 1.0
     rows, running = [], 0.0
-    for rank, i in enumerate(order[:top_k], start=1):
-        term = d.terms[int(i)]
+    for rank, term in enumerate(d.top(top_k), start=1):
         running += abs(term.value)
         rows.append(Row(rank, term.name, "", term.value, running / magnitude, "term"))
     rest = order[top_k:]
@@ -138,8 +145,9 @@ def heatmap(d: Decomposition) -> np.ndarray | None:
         return None
     grid = np.zeros((d.model.n_layers, d.model.n_heads))
     for label, value in zip(d.labels, d.values, strict=True):
-        if isinstance(label, lb.HeadOut):
-            grid[label.layer, label.head] = value
+        head = lb.base(label)  # a head's remainder, or its parallel and perpendicular parts
+        if isinstance(head, lb.HeadOut):
+            grid[head.layer, head.head] += value
     return grid
 
 
@@ -196,10 +204,7 @@ def build(
     )
 
     rows = table_rows(d, top_k)
-    symbols = {
-        t.name: tex(t.node)
-        for t in (d.terms[i] for i in np.argsort(-np.abs(d.values), kind="stable")[:top_k])
-    }
+    symbols = {t.name: tex(t.node) for t in d.top(top_k)}
     beta_symbol = tex(
         ex.OrderedSum(
             *([ex.Inner(ex.BETA, ex.DIRECTION)] if d.model.has_beta else []), sympy.Symbol("b_U")
@@ -216,16 +221,11 @@ def build(
         )
         for r in rows
     ]
-    m = d.model
-    model_line = (
-        f"{m.name} ({m.architecture}, {m.n_layers} layers, {m.n_heads} heads, d_model {m.d_model}, "
-        f"{_norm_name(m.norm)} with eps {plain_number(m.eps, 3)}, {m.dtype})"
-    )
     return ReportContent(
         title_answer=d.answer,
         title_vs=d.vs,
         prompt=d.prompt,
-        model_line=model_line,
+        model_line=model_line(d.model),
         split=d.split,
         position=d.position,
         tokens=tuple((t, i == d.position) for i, t in enumerate(d.token_strings)),

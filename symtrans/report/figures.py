@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .content import Bar
+from .sheet import Heatmap, LinePlot
 
 COLORS = {"positive": "#2166ac", "negative": "#b2182b", "total": "#5a5a5a"}
 
@@ -74,4 +75,50 @@ def heatmap_svg(grid: np.ndarray, title: str) -> str:
     ax.set_ylabel("layer")
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="contribution")
+    return _svg(fig)
+
+
+def line_svg(plot: LinePlot) -> str:
+    """Series over categorical x positions (e.g. the logit lens over residual prefixes)."""
+    plt = _pyplot()
+    n = len(plot.x_labels)
+    fig, ax = plt.subplots(figsize=(min(0.45 * n + 2.5, 8.0), 3.0))
+    for name, values in plot.series:
+        ax.plot(range(n), values, marker="o", markersize=3, linewidth=1.2, label=name)
+    if plot.reference is not None:
+        ax.axhline(plot.reference, color="#888888", linewidth=0.8, linestyle="--")
+        if plot.reference_label:
+            ax.annotate(
+                plot.reference_label,
+                (n - 1, plot.reference),
+                textcoords="offset points",
+                xytext=(0, 4),
+                ha="right",
+                fontsize=8,
+                color="#555555",
+            )
+    ax.set_xticks(
+        range(n), plot.x_labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center"
+    )
+    ax.set_xlabel(plot.xlabel)
+    ax.set_ylabel(plot.ylabel)
+    if len(plot.series) > 1:
+        ax.legend(fontsize=8, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return _svg(fig)
+
+
+def grid_svg(heatmap: Heatmap) -> str:
+    """A labelled grid on a diverging scale centred at zero."""
+    plt = _pyplot()
+    rows, cols = heatmap.grid.shape
+    limit = float(np.max(np.abs(heatmap.grid))) or 1.0
+    fig, ax = plt.subplots(figsize=(min(0.45 * cols + 1.8, 8.0), min(0.4 * rows + 1.2, 8.0)))
+    image = ax.imshow(heatmap.grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(cols), heatmap.x_labels)
+    ax.set_yticks(range(rows), heatmap.y_labels)
+    ax.set_xlabel(heatmap.xlabel)
+    ax.set_ylabel(heatmap.ylabel)
+    fig.colorbar(image, ax=ax, label=heatmap.colorbar)
     return _svg(fig)
