@@ -34,6 +34,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="layers", choices=SPLITS)
     p.add_argument("--position", type=int, default=-1, help="destination position (default -1)")
     p.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    p.add_argument("--device", default="cpu", help="where the forward pass runs (cpu, cuda, ...)")
     p.add_argument(
         "--allow-pickle",
         action="store_true",
@@ -79,7 +80,9 @@ def _decompose(args: argparse.Namespace) -> Decomposition:
     from .adapter.loading import load_model
     from .decompose import decompose
 
-    model = load_model(args.model, dtype=args.dtype, allow_pickle=args.allow_pickle)
+    model = load_model(
+        args.model, dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle
+    )
     return decompose(
         model,
         args.prompt,

@@ -27,11 +27,13 @@ def as_adapter(model: Any) -> ModelAdapter:
         return model
     from .bridge import BridgeAdapter, is_bridge
     from .hooked import HookedTransformerAdapter, is_hooked_transformer
+    from .host import on_host
 
+    # A model on an accelerator runs there; symtrans's float64 arithmetic stays on the CPU.
     if is_bridge(model):
-        return BridgeAdapter(model)
+        return on_host(BridgeAdapter(model))
     if is_hooked_transformer(model):
-        return HookedTransformerAdapter(model)
+        return on_host(HookedTransformerAdapter(model))
     raise InvalidArgumentError(
         f"expected a TransformerLens TransformerBridge or HookedTransformer, or a model name, "
         f"got {type(model).__name__}; load one with st.load_model('tiny-capitals') or "

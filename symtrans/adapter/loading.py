@@ -50,6 +50,28 @@ def _require_safetensors(path: Path, allow_pickle: bool) -> None:
         )
 
 
+def check_device(device: object) -> str:
+    """``device`` as torch names it, or :class:`InvalidArgumentError` if torch does not know
+    it or this machine does not have it."""
+    try:
+        parsed = torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, TypeError):
+        raise InvalidArgumentError(
+            f"device {device!r} is not a device torch knows; use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+        ) from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(parsed.type, True)
+    if not available:
+        raise InvalidArgumentError(
+            f"device {device!r}: {parsed.type} is not available on this machine (torch "
+            f"{torch.__version__}); use 'cpu'"
+        )
+    return str(parsed)
+
+
 def load_model(
     name_or_path: str | os.PathLike[str],
     dtype: torch.dtype | str = torch.float64,
@@ -61,9 +83,11 @@ def load_model(
     ``name_or_path`` is an embedded model name (``symtrans models`` lists them), a local
     directory written by ``save_pretrained`` (model + tokenizer), or a hub name where a hub
     is reachable. Weights load from safetensors. ``dtype`` defaults to float64, in which the
-    identity holds to about 1e-13.
+    identity holds to about 1e-13. ``device``: where the forward pass runs (``"cuda"``); symtrans
+    evaluates the terms on the CPU in float64 either way.
     """
     torch_dtype = parse_dtype(dtype)
+    device = check_device(device)
     text = os.fspath(name_or_path)
     if text in EMBEDDED_MODELS:
         source = str(EMBEDDED_MODELS[text].path)
