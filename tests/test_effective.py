@@ -7,7 +7,6 @@ Face's own modules (forward hooks on block 0's output projections), not from sym
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from symtrans import labels as lb
 
 from . import reference
 from .conftest import PROMPT
-from .latex_tools import compile_tex, pdf_text
 
 MODELS = ["tiny-capitals", "tiny-capitals-neox", "random-gpt2", "random-neox"]
 SPLITS = ["layers", "components", "heads", "neurons"]
@@ -283,7 +281,7 @@ def test_bad_requests_raise(bridge):
 
 
 def test_renders_in_every_format(bridge, tmp_path):
-    from .test_report import katex_errors, math_blocks
+    from .test_report import assert_renders_everywhere
 
     model = bridge("tiny-capitals")
     cases = [
@@ -292,21 +290,7 @@ def test_renders_in_every_format(bridge, tmp_path):
         ).effective_embedding(model, attention=attention)
         for split, attention in (("heads", True), ("neurons", True), ("layers", False))
     ]
-    sty = (ROOT / "templates" / "symtrans.sty").read_text()
-    defined = set(re.findall(r"\\providecommand\{\\(st[A-Za-z]+)\}", sty))
-    blocks = []
-    for i, e in enumerate(cases):
-        md = e.to_markdown()
+    for md in assert_renders_everywhere(cases, tmp_path, top_k=12):
         assert "W_EE" in md and "-self" in md and "\\mathrm{EE" in md
-        blocks += math_blocks(md)
-        assert "<math" in e.to_html()
-        assert set(re.findall(r"\\(st[A-Za-z]+)", e.to_latex())) <= defined
-        folder = tmp_path / f"c{i}"
-        folder.mkdir()
-        (folder / "doc.tex").write_text(e.to_latex(standalone=True))
-        pdf, _ = compile_tex(folder)
-        assert "holds" in pdf_text(pdf)
-    errors = [(tex, err) for (tex, _), err in zip(blocks, katex_errors(blocks), strict=True) if err]
-    assert not errors, errors[:3]
     neurons = cases[1].to_markdown()
     assert r"\sum_{n=0}^{255} \left[a^{0}" in neurons  # remainders of neurons stay one sum

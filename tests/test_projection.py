@@ -8,7 +8,6 @@ cache (pattern, v, W_O, W_U), not by symtrans."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ import symtrans as st
 from symtrans import labels as lb
 
 from .conftest import PROMPT
-from .latex_tools import compile_tex, pdf_text
 
 MODELS = ["tiny-capitals", "tiny-capitals-neox", "random-gpt2", "random-neox"]
 ATOL = 1e-10  # float64 LayerNorm models
@@ -233,7 +231,7 @@ def test_bad_requests_raise(bridge):
 
 
 def test_renders_in_every_format(bridge, tmp_path):
-    from .test_report import katex_errors, math_blocks
+    from .test_report import assert_renders_everywhere
 
     model = bridge("tiny-capitals-neox")
     cases = [
@@ -242,22 +240,8 @@ def test_renders_in_every_format(bridge, tmp_path):
         .decomposition
         for split in ("heads", "positions")
     ]
-    sty = (ROOT / "templates" / "symtrans.sty").read_text()
-    defined = set(re.findall(r"\\providecommand\{\\(st[A-Za-z]+)\}", sty))
-    blocks = []
-    for i, new in enumerate(cases):
-        md = new.to_markdown(top_k=len(new.labels))
+    for md in assert_renders_everywhere(cases, tmp_path):
         assert "L1H2_par" in md and r"\parallel" in md and r"\perp" in md
-        blocks += math_blocks(md)
-        assert "<math" in new.to_html()
-        assert set(re.findall(r"\\(st[A-Za-z]+)", new.to_latex())) <= defined
-        folder = tmp_path / f"c{i}"
-        folder.mkdir()
-        (folder / "doc.tex").write_text(new.to_latex(standalone=True))
-        pdf, _ = compile_tex(folder)
-        assert "holds" in pdf_text(pdf)
-    errors = [(tex, err) for (tex, _), err in zip(blocks, katex_errors(blocks), strict=True) if err]
-    assert not errors, errors[:3]
     # In the positions split the other heads of layer 1 still fold into sums over sources.
     p = cases[1].position
     assert rf"\sum_{{s=0}}^{{{p}}} A^{{1,0}}_{{{p},s}}" in cases[1].to_markdown()

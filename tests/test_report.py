@@ -166,6 +166,31 @@ def katex_errors(items: list[tuple[str, bool]]) -> list[str | None]:
     return json.loads(done.stdout)
 
 
+def assert_renders_everywhere(
+    cases: list[st.Decomposition], tmp_path: Path, top_k: int | None = None
+) -> list[str]:
+    """Every decomposition in ``cases`` renders: Markdown whose math parses in KaTeX, HTML with
+    MathML, a LaTeX fragment using only symtrans.sty's macros, and a standalone document that
+    compiles and states that the identity holds. Returns each one's Markdown."""
+    sty = (ROOT / "templates" / "symtrans.sty").read_text()
+    defined = set(re.findall(r"\\providecommand\{\\(st[A-Za-z]+)\}", sty))
+    blocks, markdowns = [], []
+    for i, d in enumerate(cases):
+        md = d.to_markdown(top_k=len(d.labels) if top_k is None else top_k)
+        markdowns.append(md)
+        blocks += math_blocks(md)
+        assert "<math" in d.to_html()
+        assert set(re.findall(r"\\(st[A-Za-z]+)", d.to_latex())) <= defined
+        folder = tmp_path / f"c{i}"
+        folder.mkdir()
+        (folder / "doc.tex").write_text(d.to_latex(standalone=True))
+        pdf, _ = compile_tex(folder)
+        assert "holds" in pdf_text(pdf)
+    errors = [(tex, err) for (tex, _), err in zip(blocks, katex_errors(blocks), strict=True) if err]
+    assert not errors, errors[:3]
+    return markdowns
+
+
 def math_blocks(markdown: str) -> list[tuple[str, bool]]:
     display = [(m, True) for m in re.findall(r"\$\$\n(.*?)\n\$\$", markdown, flags=re.S)]
     rest = re.sub(r"\$\$\n.*?\n\$\$", "", markdown, flags=re.S)

@@ -124,15 +124,9 @@ def _strip_xml(svg: str) -> str:
     return svg[start:] if start >= 0 else svg
 
 
-def save_report(
-    d: Decomposition,
-    path: str | os.PathLike[str],
-    *,
-    top_k: int = 12,
-    template_folder: str | os.PathLike[str] | None = None,
-) -> str:
-    """Write the report in the format its suffix names (.md .tex .pdf .html). Markdown
-    pictures go beside it as ``<stem>.<picture>.svg``."""
+def suffix_format(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """``(path, format)`` from the suffix, or :class:`InvalidArgumentError` for one that is
+    not a report format."""
     target = Path(path)
     fmt = target.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -140,9 +134,11 @@ def save_report(
             f"cannot write {str(target)!r}: the suffix {target.suffix or '(none)'!r} is not a "
             f"report format; use one of {', '.join('.' + f for f in FORMATS)}"
         )
-    document, side_files = render_format(
-        d, fmt, top_k=top_k, template_folder=template_folder, figure_stem=target.stem
-    )
+    return target, fmt
+
+
+def write_document(target: Path, document: str | bytes, side_files: list[tuple[str, str]]) -> str:
+    """The side files (pictures) beside ``target``, then the document, each atomically."""
     try:
         for name, svg in side_files:
             write_atomic(target.parent / name, svg)
@@ -152,3 +148,19 @@ def save_report(
             f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable folder"
         ) from None
     return str(target)
+
+
+def save_report(
+    d: Decomposition,
+    path: str | os.PathLike[str],
+    *,
+    top_k: int = 12,
+    template_folder: str | os.PathLike[str] | None = None,
+) -> str:
+    """Write the report in the format its suffix names (.md .tex .pdf .html). Markdown
+    pictures go beside it as ``<stem>.<picture>.svg``."""
+    target, fmt = suffix_format(path)
+    document, side_files = render_format(
+        d, fmt, top_k=top_k, template_folder=template_folder, figure_stem=target.stem
+    )
+    return write_document(target, document, side_files)

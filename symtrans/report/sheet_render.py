@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from markupsafe import Markup
 
-from ..errors import InvalidArgumentError, SymtransError
+from ..errors import InvalidArgumentError
 from ..printing.escape import latex_text, markdown_code, markdown_text, visible_token
 from ..printing.notation import expand
 from ..templates import render
@@ -350,22 +349,8 @@ def render_sheet(
 
 def save_sheet(sheet: Sheet, path: str | os.PathLike[str]) -> str:
     """Write the sheet in the format its suffix names, atomically (figures first)."""
-    from . import write_atomic
+    from . import suffix_format, write_document
 
-    target = Path(path)
-    fmt = target.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise InvalidArgumentError(
-            f"cannot write {str(target)!r}: the suffix {target.suffix or '(none)'!r} is not a "
-            f"report format; use one of {', '.join('.' + f for f in FORMATS)}"
-        )
+    target, fmt = suffix_format(path)
     document, side_files = render_sheet(sheet, fmt, figure_stem=target.stem)
-    try:
-        for name, svg in side_files:
-            write_atomic(target.parent / name, svg)
-        write_atomic(target, document)
-    except OSError as exc:
-        raise SymtransError(
-            f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable folder"
-        ) from None
-    return str(target)
+    return write_document(target, document, side_files)
