@@ -27,10 +27,10 @@ from .adapter.protocol import Hook, HookKey
 from .decompose import _DTYPE_NAMES
 from .errors import IdentityError, InvalidArgumentError, UnsupportedModelError
 from .evaluate import ACCUMULATE
+from .labels import KeyBias, Ln1Bias, QueryBias  # the constant pieces (also re-exported here)
 from .norm import NormKind
 from .paths import (
     AttentionAdapter,
-    Ln1Bias,
     Trace,
     attention_adapter,
     block_input_terms,
@@ -43,28 +43,6 @@ from .verify import default_tolerance
 SCORE_ATOL = 1e-10  # float64 LayerNorm models
 ROTATE_HALF = ("gpt_neox", "llama", "mistral")  # rotary as Hugging Face's rotate_half
 NO_ROTARY = ("gpt2", "native", "hooked")  # "hooked": a HookedTransformer built from a config
-
-
-@dataclass(frozen=True, order=True)
-class QueryBias:
-    """``b_Q`` of one head."""
-
-    layer: int
-    head: int
-
-    def __str__(self) -> str:
-        return f"L{self.layer}H{self.head}_b_Q"
-
-
-@dataclass(frozen=True, order=True)
-class KeyBias:
-    """``b_K`` of one head."""
-
-    layer: int
-    head: int
-
-    def __str__(self) -> str:
-        return f"L{self.layer}H{self.head}_b_K"
 
 
 ScoreNode = lb.Label | Ln1Bias | QueryBias | KeyBias

@@ -164,6 +164,52 @@ class Perpendicular:
         return f"{self.of}_perp"
 
 
+# -- the constant pieces of attention: labels of path and score decompositions --------------
+
+
+@dataclass(frozen=True, order=True)
+class Ln1Bias:
+    """The first norm's bias ``β1`` of block ``layer``, read by a head of that block."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_ln1_bias"
+
+
+@dataclass(frozen=True, order=True)
+class ValueBias:
+    """A head's value bias ``b_V``."""
+
+    layer: int
+    head: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}H{self.head}_b_V"
+
+
+@dataclass(frozen=True, order=True)
+class QueryBias:
+    """``b_Q`` of one head."""
+
+    layer: int
+    head: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}H{self.head}_b_Q"
+
+
+@dataclass(frozen=True, order=True)
+class KeyBias:
+    """``b_K`` of one head."""
+
+    layer: int
+    head: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}H{self.head}_b_K"
+
+
 Label = (
     Embed
     | PosEmbed

@@ -28,6 +28,7 @@ from .adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
 from .decomposition import Decomposition
 from .errors import IdentityError, InvalidArgumentError, UnsupportedModelError
 from .evaluate import ACCUMULATE
+from .labels import Ln1Bias, ValueBias  # the constant pieces (also re-exported here)
 from .norm import FinalNorm, NormKind
 from .report.sheet import Reportable, Sheet
 from .verify import default_tolerance
@@ -71,30 +72,6 @@ def attention_adapter(model: Any) -> AttentionAdapter:
             "query head (grouped-query attention: each key/value head repeated)"
         )
     return adapter  # type: ignore[return-value]
-
-
-# -- labels of the constant pieces ------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Ln1Bias:
-    """The first norm's bias ``β1`` of block ``layer``, read by a head of that block."""
-
-    layer: int
-
-    def __str__(self) -> str:
-        return f"{self.layer}_ln1_bias"
-
-
-@dataclass(frozen=True, order=True)
-class ValueBias:
-    """A head's value bias ``b_V``."""
-
-    layer: int
-    head: int
-
-    def __str__(self) -> str:
-        return f"L{self.layer}H{self.head}_b_V"
 
 
 PathNode = lb.Label | Ln1Bias | ValueBias

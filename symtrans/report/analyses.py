@@ -221,16 +221,13 @@ def dataset_sheet(ds: DatasetDecomposition, top_k: int = 12) -> Sheet:
 def _node_symbol(node: object, position: int, token: str, use_macros: bool) -> str:
     """A score or path node's symbol: residual terms through the expression nodes, the
     constant pieces by hand."""
-    from ..attention import KeyBias, QueryBias
-    from ..paths import Ln1Bias, ValueBias
-
-    if isinstance(node, Ln1Bias):
+    if isinstance(node, lb.Ln1Bias):
         return rf"\beta_1^{{{node.layer}}}"
-    if isinstance(node, ValueBias):
+    if isinstance(node, lb.ValueBias):
         return rf"b_V^{{{node.layer},{node.head}}}"
-    if isinstance(node, QueryBias):
+    if isinstance(node, lb.QueryBias):
         return rf"b_Q^{{{node.layer},{node.head}}}"
-    if isinstance(node, KeyBias):
+    if isinstance(node, lb.KeyBias):
         return rf"b_K^{{{node.layer},{node.head}}}"
     return _term_symbol(node, position, token, use_macros)  # type: ignore[arg-type]
 
