@@ -60,6 +60,7 @@ from symtrans.verify import RTOL
 from . import arch_models as am
 from .conftest import PROMPT
 from .test_architectures import BRIDGE_ROWS
+from .test_paths import z_without_value
 
 HOOKED = am.hooked_available()
 if not HOOKED and os.environ.get("SYMTRANS_REQUIRE_HOOKED"):
@@ -314,24 +315,8 @@ def test_one_path_of_each_kind_equals_the_model_with_that_value_input_removed(an
         else:
             dv = b_V[head if b_V.shape[0] == n_heads else kv]
 
-        def remove(v: torch.Tensor, hook: object, s: int = s, dv: torch.Tensor = dv):
-            v = v.clone()
-            v[0, s, kv] -= dv
-            return v
-
-        captured: dict[str, torch.Tensor] = {}
-
-        def grab(z: torch.Tensor, hook: object, out: dict = captured) -> None:
-            out["z"] = z[0, p, head].clone()
-
-        model.run_with_hooks(
-            tokens,
-            fwd_hooks=[
-                (f"blocks.{layer}.attn.hook_v", remove),
-                (f"blocks.{layer}.attn.hook_z", grab),
-            ],
-        )
-        change = float(((captured["z"] - z_before) @ W_O) @ read / sigma)
+        z_after = z_without_value(model, tokens, layer, s, kv, dv, p, head)
+        change = float(((z_after - z_before) @ W_O) @ read / sigma)
         print(
             f"{row} {kind.__name__}: {path}; |model change + path| = {abs(change + path.value):.1e}"
         )

@@ -24,6 +24,32 @@ from .conftest import PROMPT
 MODELS = ["tiny-capitals", "tiny-capitals-neox", "random-gpt2", "random-neox"]
 
 
+def z_without_value(
+    model: object, tokens: object, layer: int, s: int, kv: int, dv: torch.Tensor, p: int, head: int
+) -> torch.Tensor:
+    """``z`` of ``head`` at ``p`` when ``dv`` is taken out of value head ``kv`` at source ``s``
+    (a hook on ``hook_v``): the model's own answer to "what does this source carry"."""
+
+    def remove(v: torch.Tensor, hook: object) -> torch.Tensor:
+        v = v.clone()
+        v[0, s, kv] -= dv
+        return v
+
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(z: torch.Tensor, hook: object) -> None:
+        captured["z"] = z[0, p, head].clone()
+
+    model.run_with_hooks(  # type: ignore[attr-defined]
+        tokens,
+        fwd_hooks=[
+            (f"blocks.{layer}.attn.hook_v", remove),
+            (f"blocks.{layer}.attn.hook_z", grab),
+        ],
+    )
+    return captured["z"]
+
+
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_paths_add_up_to_the_heads_term(bridge, name, depth):
@@ -102,26 +128,10 @@ def test_one_path_equals_the_models_head_with_that_value_input_removed(bridge, n
         scale1 = cache[f"blocks.{layer}.ln1.hook_scale"][0, s, 0]
         dv = (ln.weight * (t - t.mean()) / scale1) @ W_V
 
-        def remove(v: torch.Tensor, hook: object, s: int = s, dv: torch.Tensor = dv):
-            v = v.clone()
-            v[0, s, head] -= dv
-            return v
-
-        captured: dict[str, torch.Tensor] = {}
-
-        def grab(z: torch.Tensor, hook: object, out: dict = captured) -> None:
-            out["z"] = z[0, p, head].clone()
-
-        model.run_with_hooks(  # type: ignore[attr-defined]
-            tokens,
-            fwd_hooks=[
-                (f"blocks.{layer}.attn.hook_v", remove),
-                (f"blocks.{layer}.attn.hook_z", grab),
-            ],
-        )
+        z_after = z_without_value(model, tokens, layer, s, head, dv, p, head)
         z_before = cache[f"blocks.{layer}.attn.hook_z"][0, p, head]
         read = ln_final_read(model, u)
-        change = float(((captured["z"] - z_before) @ W_O) @ read / sigma)
+        change = float(((z_after - z_before) @ W_O) @ read / sigma)
         print(f"{name} {path}: model change {change:+.12f}")
         assert abs(change + path.value) <= 1e-10
         checked += 1
