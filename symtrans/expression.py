@@ -159,6 +159,20 @@ class MLPBias(Node):
         return super().__new__(cls, Integer(layer))
 
 
+class Ln1BiasNode(Node):
+    """``β_1^l``: the first norm's bias of block ``l``, as a head of that block reads it."""
+
+    def __new__(cls, layer: int) -> Ln1BiasNode:
+        return super().__new__(cls, Integer(layer))
+
+
+class HeadBias(Node):
+    """``b_Q^{l,h}``, ``b_K^{l,h}`` or ``b_V^{l,h}`` (``kind`` ``Q``, ``K`` or ``V``)."""
+
+    def __new__(cls, kind: str, layer: int, head: int) -> HeadBias:
+        return super().__new__(cls, Str(kind), Integer(layer), Integer(head))
+
+
 class EffectiveEmbedding(Node):
     """``\\underline{tok}^{EE}``: the effective embedding ``W_EE[tok]`` (block 0 applied to
     the token alone; ``attention=False``: with block 0's attention zeroed)."""
@@ -345,6 +359,26 @@ def _(label: lb.Parallel, position: int, token: str) -> sympy.Expr:
 @term_node.register
 def _(label: lb.Perpendicular, position: int, token: str) -> sympy.Expr:
     return PerpendicularPart(term_node(label.of, position, token))
+
+
+@term_node.register
+def _(label: lb.Ln1Bias, position: int, token: str) -> sympy.Expr:
+    return Ln1BiasNode(label.layer)
+
+
+@term_node.register
+def _(label: lb.QueryBias, position: int, token: str) -> sympy.Expr:
+    return HeadBias("Q", label.layer, label.head)
+
+
+@term_node.register
+def _(label: lb.KeyBias, position: int, token: str) -> sympy.Expr:
+    return HeadBias("K", label.layer, label.head)
+
+
+@term_node.register
+def _(label: lb.ValueBias, position: int, token: str) -> sympy.Expr:
+    return HeadBias("V", label.layer, label.head)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,13 @@ class SymtransLatexPrinter(LatexPrinter):
     def _print_MLPBias(self, node: ex.MLPBias) -> str:
         return self._m("stMLPBias", self._p(node.args[0]))
 
+    def _print_Ln1BiasNode(self, node: ex.Ln1BiasNode) -> str:
+        return self._m("stLnOneBias", self._p(node.args[0]))
+
+    def _print_HeadBias(self, node: ex.HeadBias) -> str:
+        kind, layer, head = node.args
+        return self._m("stHeadBias", str(kind), self._p(layer), self._p(head))
+
     def _print_EffectiveEmbedding(self, node: ex.EffectiveEmbedding) -> str:
         return self._m("stEffEmb" if node.attention else "stEffEmbMLP", self._tok(node.token))
 

@@ -119,11 +119,10 @@ def lens_sheet(ll: LogitLens, use_macros: bool = False) -> Sheet:
 # -- a dataset --------------------------------------------------------------------------------
 
 
-def _term_symbol(label: lb.Label, position: int, token: str, use_macros: bool) -> str:
-    try:
-        return _tex(ex.term_node(label, position, token), use_macros)
-    except TypeError:
-        return ""
+def _symbol(node: object, position: int, token: str, use_macros: bool) -> str:
+    """The symbol of a term, or of a constant piece of a score or path (``b_Q``, ``β_1``),
+    at ``position`` (``token`` is the token there)."""
+    return _tex(ex.term_node(node, position, token), use_macros)
 
 
 def dataset_sheet(ds: DatasetDecomposition, top_k: int = 12) -> Sheet:
@@ -218,20 +217,6 @@ def dataset_sheet(ds: DatasetDecomposition, top_k: int = 12) -> Sheet:
 # -- an attention score -----------------------------------------------------------------------
 
 
-def _node_symbol(node: object, position: int, token: str, use_macros: bool) -> str:
-    """A score or path node's symbol: residual terms through the expression nodes, the
-    constant pieces by hand."""
-    if isinstance(node, lb.Ln1Bias):
-        return rf"\beta_1^{{{node.layer}}}"
-    if isinstance(node, lb.ValueBias):
-        return rf"b_V^{{{node.layer},{node.head}}}"
-    if isinstance(node, lb.QueryBias):
-        return rf"b_Q^{{{node.layer},{node.head}}}"
-    if isinstance(node, lb.KeyBias):
-        return rf"b_K^{{{node.layer},{node.head}}}"
-    return _term_symbol(node, position, token, use_macros)  # type: ignore[arg-type]
-
-
 def scores_sheet(sd: ScoreDecomposition, top_k: int = 12, use_macros: bool = False) -> Sheet:
     tokens = sd.token_strings
     p, s = sd.query_pos, sd.key_pos
@@ -248,9 +233,9 @@ def scores_sheet(sd: ScoreDecomposition, top_k: int = 12, use_macros: bool = Fal
                 rank,
                 str(q),
                 str(k),
-                _node_symbol(q, p, tokens[p], use_macros)
+                _symbol(q, p, tokens[p], use_macros)
                 + r" \cdot "
-                + _node_symbol(k, s, tokens[s], use_macros),
+                + _symbol(k, s, tokens[s], use_macros),
                 float(sd.values[i, j]),
                 running / magnitude,
             )
@@ -336,7 +321,7 @@ def path_symbol(path: object, tokens: Sequence[str], use_macros: bool = False) -
     """``t(s0) → H^{l1,h1}_{s1} → ... → H^{l,h}_p``: a path's source term at its position,
     then every head it passes through at the position it writes to."""
     nodes, positions = path.nodes, path.positions  # type: ignore[attr-defined]
-    parts = [_node_symbol(nodes[0], positions[0], tokens[positions[0]], use_macros)]
+    parts = [_symbol(nodes[0], positions[0], tokens[positions[0]], use_macros)]
     for node, q in zip(nodes[1:], positions[1:], strict=True):
         parts.append(rf"\stHead{{{node.layer}}}{{{node.head}}}{{{q}}}")
     return r" \to ".join(parts)
