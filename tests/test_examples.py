@@ -132,8 +132,12 @@ def test_seed001_projection(tmp_path: Path):
 
 @torch.no_grad()
 def test_seed002_skip_trigrams(tmp_path: Path):
-    s = run_example("seed002_skip_trigrams", tmp_path)  # the real training, default steps
+    # The real training, default steps; with PDFs: a one-layer model's head heatmap is a
+    # single row, which once failed to compile.
+    s = run_example("seed002_skip_trigrams", tmp_path, "--pdf")
     expect_reports(tmp_path, "heads", "positions", "paths")
+    for stem in ("heads", "positions", "paths"):
+        assert (tmp_path / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
     assert s["signal_accuracy"] >= 0.95, s["signal_accuracy"]
     assert "accuracy" in s["stdout"] and "on signal examples" in s["stdout"]
     # The saved model, reloaded, written out from its weights with no TransformerLens code.

@@ -116,3 +116,57 @@ def test_a_wrong_check_reads_fail(results):
     ll = results["lens"]
     broken = replace(ll, model_logit=ll.model_logit + 1.0)
     assert "**FAIL**" in broken.to_markdown()
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (3, 1), (1, 1), (2, 4)])
+def test_a_heatmap_of_any_shape_compiles(tmp_path, shape):
+    """One layer, one head, one term: pgfplots's matrix plot refuses a single row or column (a
+    one-layer model's head heatmap failed to compile); the cells are drawn as patches."""
+    import numpy as np
+
+    from symtrans.report.sheet import Heatmap, Section, Sheet
+    from symtrans.report.sheet_render import sheet_latex
+
+    grid = np.arange(shape[0] * shape[1], dtype=float).reshape(shape) - 1.5
+    sheet = Sheet(
+        title="grid",
+        facts=(),
+        sections=(
+            Section(
+                "cells",
+                figure=Heatmap(
+                    grid,
+                    "x",
+                    "y",
+                    tuple(str(i) for i in range(shape[1])),
+                    tuple(str(i) for i in range(shape[0])),
+                    "value",
+                ),
+                caption="a grid",
+            ),
+        ),
+    )
+    (tmp_path / "doc.tex").write_text(sheet_latex(sheet, standalone=True))
+    pdf, _ = compile_tex(tmp_path)
+    assert "a grid" in pdf_text(pdf)
+
+
+def test_a_one_layer_model_report_compiles(tmp_path):
+    """The decomposition report's layer x head heatmap with a single layer."""
+    from dataclasses import replace
+
+    from symtrans import labels as lb
+
+    model = st.load_model("tiny-capitals", dtype=torch.float64)
+    base = st.decompose(model, DEMO_PROMPT, DEMO_ANSWER, split="heads")
+    keep = [i for i, label in enumerate(base.labels) if getattr(label, "layer", 0) == 0]
+    one = replace(
+        base,
+        model=replace(base.model, n_layers=1),
+        labels=tuple(base.labels[i] for i in keep),
+        values=base.values[keep],
+    )
+    assert any(isinstance(label, lb.HeadOut) for label in one.labels)
+    (tmp_path / "doc.tex").write_text(one.to_latex(standalone=True))
+    pdf, _ = compile_tex(tmp_path)
+    assert "Verification" in pdf_text(pdf)

@@ -63,21 +63,30 @@ def _waterfall(content: ReportContent) -> dict[str, object]:
     }
 
 
+def heatmap_cells(grid: np.ndarray) -> list[str]:
+    """``x y c`` rows for a pgfplots ``patch type=rectangle`` plot: the four corners of each
+    cell, each carrying the cell's value. (``matrix plot*`` would be shorter, but pgfplots
+    takes a single row or column for a line plot and refuses it.)"""
+    rows, cols = grid.shape
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            value = _num(float(grid[r, c]))
+            for dx, dy in ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)):
+                out.append(f"{c + dx:g} {r + dy:g} {value}")
+    return out
+
+
 def _heatmap(grid: np.ndarray | None) -> dict[str, object] | None:
     if grid is None:
         return None
     layers, heads = grid.shape
     return {
         "limit": _num(float(np.max(np.abs(grid))) or 1.0),
-        "cols": heads,
         "xticks": ",".join(str(h) for h in range(heads)),
         "yticks": ",".join(str(layer) for layer in range(layers)),
-        "height": f"{min(0.7 * layers, 9.0):.2f}",
-        "cells": [
-            f"{h} {layer} {_num(float(grid[layer, h]))}"
-            for layer in range(layers)
-            for h in range(heads)
-        ],
+        "height": f"{max(1.6, min(0.7 * layers, 9.0)):.2f}",
+        "cells": heatmap_cells(grid),
         # numbers in the cells while they stay legible
         "labels": []
         if layers * heads > 64

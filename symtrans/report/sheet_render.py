@@ -11,7 +11,7 @@ from ..errors import InvalidArgumentError
 from ..printing.escape import latex_text, markdown_code, markdown_text, visible_token
 from ..printing.notation import expand
 from ..templates import render
-from .latex import fixed_decimals, inline_sty
+from .latex import fixed_decimals, heatmap_cells, inline_sty
 from .layout import plain_number, tex_number
 from .sheet import Cell, Column, Heatmap, LinePlot, Plain, Section, Sheet, Table, Verification
 
@@ -162,15 +162,14 @@ def _tex_figure(figure: LinePlot | Heatmap | None) -> dict[str, object] | None:
     return {
         "kind": "heatmap",
         "limit": _num(limit),
-        "cols": cols,
         "xticks": ",".join(str(i) for i in range(cols)),
         "yticks": ",".join(str(i) for i in range(rows)),
         "xticklabels": ",".join("{" + latex_text(x, macros=True) + "}" for x in figure.x_labels),
         "yticklabels": ",".join("{" + latex_text(y, macros=True) + "}" for y in figure.y_labels),
         "xlabel": _prose(figure.xlabel),
         "ylabel": _prose(figure.ylabel),
-        "height": f"{min(0.7 * rows, 9.0):.2f}",
-        "cells": [f"{c} {r} {_num(float(grid[r, c]))}" for r in range(rows) for c in range(cols)],
+        "height": f"{max(1.6, min(0.7 * rows, 9.0)):.2f}",
+        "cells": heatmap_cells(grid),
         "labels": []
         if rows * cols > 64
         else [
