@@ -72,6 +72,18 @@ def _resolve_position(position: int, length: int, prompt: str) -> int:
     return resolved
 
 
+def direction_ids(adapter: ModelAdapter, answer: str, vs: str | None) -> tuple[int, int | None]:
+    """The token ids of ``answer`` and ``vs`` (each must be one token, and not the same)."""
+    a = adapter.single_token(answer, "answer")
+    b = None if vs is None else adapter.single_token(vs, "vs")
+    if b is not None and b == a:
+        raise TokenizationError(
+            f"answer {answer!r} and vs {vs!r} are the same token (id {a}); their logit "
+            "difference is zero by construction. Pick a different vs"
+        )
+    return a, b
+
+
 @overload
 def decompose(
     model: Any,
@@ -123,14 +135,9 @@ def decompose(
     positions = [
         _resolve_position(position, len(t), p) for t, p in zip(tokens, prompts, strict=True)
     ]
-    answer_ids = [adapter.single_token(a, "answer") for a in answers]
-    vs_ids = [None if v is None else adapter.single_token(v, "vs") for v in versus]
-    for a, v, ai, vi in zip(answers, versus, answer_ids, vs_ids, strict=True):
-        if vi is not None and vi == ai:
-            raise TokenizationError(
-                f"answer {a!r} and vs {v!r} are the same token (id {ai}); their logit "
-                "difference is zero by construction. Pick a different vs"
-            )
+    ids = [direction_ids(adapter, a, v) for a, v in zip(answers, versus, strict=True)]
+    answer_ids = [a for a, _ in ids]
+    vs_ids = [b for _, b in ids]
     if split == "positions" and len(set(positions)) > 1:
         raise InvalidArgumentError(
             "split='positions' needs the same destination position in every prompt of a batch "

@@ -97,6 +97,20 @@ def first_non_finite(run: RunResult) -> tuple[str, int] | None:
     return None
 
 
+def unembed_direction(
+    adapter: ModelAdapter, answer: Tensor, vs: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """``u = W_U[:, answer] - W_U[:, vs]`` as ``[batch, d_model]`` and ``b_U[answer] -
+    b_U[vs]`` as ``[batch]``, float64 (no ``vs``: the answer's alone). ``answer``/``vs``:
+    token ids ``[batch]``."""
+    W_a, b_a = adapter.unembed(answer)
+    u, b_U = W_a.to(ACCUMULATE), b_a.to(ACCUMULATE)
+    if vs is not None:
+        W_b, b_b = adapter.unembed(vs)
+        u, b_U = u - W_b.to(ACCUMULATE), b_U - b_b.to(ACCUMULATE)
+    return u, b_U
+
+
 def evaluate(
     adapter: ModelAdapter,
     run: RunResult,
@@ -107,14 +121,11 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate the identity for one group. ``answer``/``vs``: token ids ``[batch]``."""
     norm = adapter.spec.norm
-    W_a, b_a = adapter.unembed(answer)
-    u, b_U = W_a.to(ACCUMULATE), b_a.to(ACCUMULATE)
+    u, b_U = unembed_direction(adapter, answer, vs)
     logits = run.logits.to(ACCUMULATE)
     rows = torch.arange(logits.shape[0])
     model_logits = logits[rows, answer]
     if vs is not None:
-        W_b, b_b = adapter.unembed(vs)
-        u, b_U = u - W_b.to(ACCUMULATE), b_U - b_b.to(ACCUMULATE)
         model_logits = model_logits - logits[rows, vs]
     norm64 = norm.to(ACCUMULATE)
     w = norm64.read_vector(u)

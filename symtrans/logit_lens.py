@@ -14,10 +14,9 @@ import numpy as np
 import torch
 
 from .adapter.protocol import Hook, HookKey
-from .decompose import _resolve_position, model_info, resolve_model
+from .decompose import _resolve_position, direction_ids, model_info, resolve_model
 from .decomposition import ModelInfo
-from .errors import TokenizationError
-from .evaluate import ACCUMULATE
+from .evaluate import ACCUMULATE, unembed_direction
 from .report.sheet import Reportable, Sheet
 
 
@@ -54,10 +53,7 @@ def logit_lens(
     spec = adapter.spec
     tokens = adapter.tokenize(prompt)
     pos = _resolve_position(position, len(tokens), prompt)
-    a = adapter.single_token(answer, "answer")
-    b = None if vs is None else adapter.single_token(vs, "vs")
-    if b is not None and a == b:
-        raise TokenizationError(f"answer {answer!r} and vs {vs!r} are the same token")
+    a, b = direction_ids(adapter, answer, vs)
     keys = {HookKey(Hook.EMBED)} | {HookKey(Hook.ATTN_OUT, layer) for layer in range(spec.n_layers)}
     if spec.has_pos_embed:
         keys.add(HookKey(Hook.POS_EMBED))
@@ -66,12 +62,13 @@ def logit_lens(
     run = adapter.run(torch.tensor([tokens]), torch.tensor([pos]), frozenset(keys))
     acts = {k: v[0].to(ACCUMULATE) for k, v in run.activations.items()}
 
-    W, bias = adapter.unembed(torch.tensor([a] if b is None else [a, b]))
-    u = W[0].to(ACCUMULATE) - (W[1].to(ACCUMULATE) if b is not None else 0)
-    b_U = float(bias[0] - (bias[1] if b is not None else 0))
+    directions, biases = unembed_direction(
+        adapter, torch.tensor([a]), None if b is None else torch.tensor([b])
+    )
+    u = directions[0]
     norm = spec.norm.to(ACCUMULATE)
     w = norm.read_vector(u)
-    constant = float(norm.constant(u)) + b_U
+    constant = float(norm.constant(u)) + float(biases[0])
 
     x = acts[HookKey(Hook.EMBED)]
     if spec.has_pos_embed:

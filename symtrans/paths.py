@@ -25,9 +25,10 @@ from torch import Tensor
 
 from . import labels as lb
 from .adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
+from .decompose import direction_ids, resolve_model
 from .decomposition import Decomposition
 from .errors import IdentityError, InvalidArgumentError, UnsupportedModelError
-from .evaluate import ACCUMULATE
+from .evaluate import ACCUMULATE, unembed_direction
 from .labels import Ln1Bias, ValueBias  # the constant pieces (also re-exported here)
 from .norm import FinalNorm, NormKind
 from .report.sheet import Reportable, Sheet
@@ -52,8 +53,6 @@ class AttentionAdapter(ModelAdapter, Protocol):
 def attention_adapter(model: Any) -> AttentionAdapter:
     """The model's adapter, or :class:`UnsupportedModelError` if it cannot give the
     attention weights (the ``TransformerBridge`` and ``HookedTransformer`` adapters do)."""
-    from .decompose import resolve_model
-
     adapter = resolve_model(model)
     needed = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "attn_scale", "ln1")
     missing = [name for name in needed if not hasattr(adapter, name)]
@@ -229,12 +228,9 @@ class PathExpansion(Reportable):
 
 def direction(adapter: ModelAdapter, d: Decomposition) -> Tensor:
     """``u`` of ``d``: ``W_U[:, answer]`` (minus ``W_U[:, vs]``), ``[d_model]`` float64."""
-    ids = [adapter.single_token(d.answer, "answer")]
-    if d.vs is not None:
-        ids.append(adapter.single_token(d.vs, "vs"))
-    W, _ = adapter.unembed(torch.tensor(ids))
-    W = W.to(ACCUMULATE)
-    return W[0] - W[1] if d.vs is not None else W[0]
+    a, b = direction_ids(adapter, d.answer, d.vs)
+    u, _ = unembed_direction(adapter, torch.tensor([a]), None if b is None else torch.tensor([b]))
+    return u[0]
 
 
 def resolve_head(head: lb.HeadOut | str, n_layers: int, n_heads: int) -> lb.HeadOut:
