@@ -23,6 +23,7 @@ from .errors import InvalidArgumentError
 from .labels import Label
 from .report.sheet import Reportable, Sheet
 from .splits import Split, check_split
+from .verify import Check, require
 
 
 @dataclass
@@ -91,17 +92,19 @@ class DatasetDecomposition(Reportable):
         order = np.argsort(-np.abs(self.mean), kind="stable")[:k]
         return [(self.labels[i], float(self.mean[i]), float(self.std[i])) for i in order]
 
-    def verify(self) -> DatasetDecomposition:
-        """``self`` if every prompt added up within its tolerance (checked while streaming,
-        so this only re-reads the record)."""
-        from .verify import Check, require
-
+    def worst(self) -> tuple[int, Check]:
+        """The prompt whose error is largest against its tolerance, and its check."""
         worst = int(np.argmax(np.abs(self.totals - self.model_logits) - self.tolerances))
-        check = Check(
+        return worst, Check(
             float(self.totals[worst]),
             float(self.model_logits[worst]),
             float(self.tolerances[worst]),
         )
+
+    def verify(self) -> DatasetDecomposition:
+        """``self`` if every prompt added up within its tolerance (checked while streaming,
+        so this only re-reads the record)."""
+        worst, check = self.worst()
         require(
             check,
             prompt=f"#{worst} of the dataset",

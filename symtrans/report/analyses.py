@@ -193,10 +193,7 @@ def dataset_sheet(ds: DatasetDecomposition, top_k: int = 12) -> Sheet:
             ),
         )
     )
-    worst = int(np.argmax(np.abs(ds.totals - ds.model_logits) - ds.tolerances))
-    check = Check(
-        float(ds.totals[worst]), float(ds.model_logits[worst]), float(ds.tolerances[worst])
-    )
+    worst, check = ds.worst()
     directions = {vs is None for _, _, vs in ds.examples}
     return Sheet(
         title=f"Logit {'difference ' if directions == {False} else ''}over {ds.count} prompts",

@@ -64,18 +64,18 @@ def waterfall_svg(bars: tuple[Bar, ...], title: str) -> str:
 
 def heatmap_svg(grid: np.ndarray, title: str) -> str:
     """Layer × head contributions on a diverging scale centred at zero."""
-    plt = _pyplot()
     layers, heads = grid.shape
-    limit = float(np.max(np.abs(grid))) or 1.0
-    fig, ax = plt.subplots(figsize=(min(0.45 * heads + 1.6, 8.0), min(0.4 * layers + 1.2, 8.0)))
-    image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(heads))
-    ax.set_yticks(range(layers))
-    ax.set_xlabel("head")
-    ax.set_ylabel("layer")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, label="contribution")
-    return _svg(fig)
+    return grid_svg(
+        Heatmap(
+            grid,
+            "head",
+            "layer",
+            tuple(str(h) for h in range(heads)),
+            tuple(str(layer) for layer in range(layers)),
+            "contribution",
+        ),
+        title,
+    )
 
 
 def line_svg(plot: LinePlot) -> str:
@@ -109,7 +109,7 @@ def line_svg(plot: LinePlot) -> str:
     return _svg(fig)
 
 
-def grid_svg(heatmap: Heatmap) -> str:
+def grid_svg(heatmap: Heatmap, title: str = "") -> str:
     """A labelled grid on a diverging scale centred at zero."""
     plt = _pyplot()
     rows, cols = heatmap.grid.shape
@@ -120,5 +120,7 @@ def grid_svg(heatmap: Heatmap) -> str:
     ax.set_yticks(range(rows), heatmap.y_labels)
     ax.set_xlabel(heatmap.xlabel)
     ax.set_ylabel(heatmap.ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label=heatmap.colorbar)
     return _svg(fig)

@@ -26,7 +26,8 @@ def fixed_decimals(values: list[float], digits: int) -> int:
     return max(0, digits - 1 - math.floor(math.log10(largest)))
 
 
-def _num(value: float) -> str:
+def num(value: float) -> str:
+    """A number for pgfplots coordinates (6 significant digits)."""
     return f"{value:.6g}"
 
 
@@ -46,15 +47,15 @@ def _waterfall(content: ReportContent) -> dict[str, object]:
     return {
         "height": f"{0.42 * len(bars):.2f}",
         "ymax": f"{len(bars) - 0.4:.1f}",
-        "xmin": _num(lo - pad),
-        "xmax": _num(hi + pad),
+        "xmin": num(lo - pad),
+        "xmax": num(hi + pad),
         "ticks": ",".join(str(i) for i in range(len(bars))),
         "labels": ",".join("{" + r"\stLabel{" + latex_text(b.label) + "}}" for b in bars),
         "bars": [
             {
                 "color": _BAR_COLOR[b.kind],
-                "left": _num(min(b.start, b.end)),
-                "right": _num(max(b.start, b.end)),
+                "left": num(min(b.start, b.end)),
+                "right": num(max(b.start, b.end)),
                 "low": f"{i - 0.35:.2f}",
                 "high": f"{i + 0.35:.2f}",
             }
@@ -71,29 +72,28 @@ def heatmap_cells(grid: np.ndarray) -> list[str]:
     out = []
     for r in range(rows):
         for c in range(cols):
-            value = _num(float(grid[r, c]))
+            value = num(float(grid[r, c]))
             for dx, dy in ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)):
                 out.append(f"{c + dx:g} {r + dy:g} {value}")
     return out
 
 
-def _heatmap(grid: np.ndarray | None) -> dict[str, object] | None:
-    if grid is None:
-        return None
-    layers, heads = grid.shape
+def heatmap_context(grid: np.ndarray) -> dict[str, object]:
+    """What a pgfplots heatmap of ``grid`` (``[rows, cols]``) needs: colour limit, ticks,
+    height, the cells as patches, and the numbers in the cells while they stay legible."""
+    rows, cols = grid.shape
     return {
-        "limit": _num(float(np.max(np.abs(grid))) or 1.0),
-        "xticks": ",".join(str(h) for h in range(heads)),
-        "yticks": ",".join(str(layer) for layer in range(layers)),
-        "height": f"{max(1.6, min(0.7 * layers, 9.0)):.2f}",
+        "limit": num(float(np.max(np.abs(grid))) or 1.0),
+        "xticks": ",".join(str(c) for c in range(cols)),
+        "yticks": ",".join(str(r) for r in range(rows)),
+        "height": f"{max(1.6, min(0.7 * rows, 9.0)):.2f}",
         "cells": heatmap_cells(grid),
-        # numbers in the cells while they stay legible
         "labels": []
-        if layers * heads > 64
+        if rows * cols > 64
         else [
-            {"x": h, "y": layer, "text": f"{float(grid[layer, h]):.2f}"}
-            for layer in range(layers)
-            for h in range(heads)
+            {"x": c, "y": r, "text": f"{float(grid[r, c]):.2f}"}
+            for r in range(rows)
+            for c in range(cols)
         ],
     }
 
@@ -156,7 +156,7 @@ def latex(
             for s in c.sources
         ],
         "waterfall": _waterfall(c),
-        "heatmap": _heatmap(c.heatmap),
+        "heatmap": None if c.heatmap is None else heatmap_context(c.heatmap),
         "verdict": r"\textbf{holds}" if check.passed else r"\textbf{FAILS}",
         "total": tex_number(check.total, 12),
         "model_logit": tex_number(check.model_logit, 12),

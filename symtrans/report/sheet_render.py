@@ -11,7 +11,7 @@ from ..errors import InvalidArgumentError
 from ..printing.escape import latex_text, markdown_code, markdown_text, visible_token
 from ..printing.notation import expand
 from ..templates import render
-from .latex import fixed_decimals, heatmap_cells, inline_sty
+from .latex import fixed_decimals, heatmap_context, inline_sty, num
 from .layout import plain_number, tex_number
 from .sheet import Cell, Column, Heatmap, LinePlot, Plain, Section, Sheet, Table, Verification
 
@@ -125,10 +125,6 @@ def _tex_table(table: Table, digits: int) -> dict[str, object]:
 # -- figures ---------------------------------------------------------------------------------
 
 
-def _num(value: float) -> str:
-    return f"{value:.6g}"
-
-
 def _tex_figure(figure: LinePlot | Heatmap | None) -> dict[str, object] | None:
     if figure is None:
         return None
@@ -147,36 +143,22 @@ def _tex_figure(figure: LinePlot | Heatmap | None) -> dict[str, object] | None:
             "series": [
                 {
                     "name": _prose(name),
-                    "points": " ".join(f"({i},{_num(v)})" for i, v in enumerate(series)),
+                    "points": " ".join(f"({i},{num(v)})" for i, v in enumerate(series)),
                 }
                 for name, series in figure.series
             ],
-            "reference": None if figure.reference is None else _num(figure.reference),
+            "reference": None if figure.reference is None else num(figure.reference),
             "reference_label": _prose(figure.reference_label),
             "xmax": len(figure.x_labels) - 1,
             "legend": len(figure.series) > 1,
         }
-    grid = figure.grid
-    rows, cols = grid.shape
-    limit = float(abs(grid).max()) or 1.0
     return {
         "kind": "heatmap",
-        "limit": _num(limit),
-        "xticks": ",".join(str(i) for i in range(cols)),
-        "yticks": ",".join(str(i) for i in range(rows)),
+        **heatmap_context(figure.grid),
         "xticklabels": ",".join("{" + latex_text(x, macros=True) + "}" for x in figure.x_labels),
         "yticklabels": ",".join("{" + latex_text(y, macros=True) + "}" for y in figure.y_labels),
         "xlabel": _prose(figure.xlabel),
         "ylabel": _prose(figure.ylabel),
-        "height": f"{max(1.6, min(0.7 * rows, 9.0)):.2f}",
-        "cells": heatmap_cells(grid),
-        "labels": []
-        if rows * cols > 64
-        else [
-            {"x": c, "y": r, "text": f"{float(grid[r, c]):.2f}"}
-            for r in range(rows)
-            for c in range(cols)
-        ],
     }
 
 
