@@ -133,9 +133,10 @@ class Reportable:
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write the report in the format its suffix names (``.md .tex .pdf .html``),
         atomically; Markdown pictures go beside it as ``<stem>.<picture>.svg``."""
+        from . import suffix_format
         from .sheet_render import save_sheet
 
-        fmt = os.fspath(path).lower().rsplit(".", 1)[-1]
+        _, fmt = suffix_format(path)  # a bad suffix is refused before any work
         return save_sheet(self.sheet(use_macros=fmt in ("tex", "pdf")), path)
 
     def _repr_markdown_(self) -> str:
