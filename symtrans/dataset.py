@@ -191,8 +191,10 @@ def decompose_dataset(
                 split=split,
                 position=position,
             )
+            tols = [d.tolerance for d in b]  # Σ|terms| once per prompt: check and record
             if verify:
-                b.verify()
+                for d, tol in zip(b, tols, strict=True):
+                    d.verify(atol=tol)
             if moments is None:
                 labels = b.labels
                 moments = _Moments(0, np.zeros(len(labels)), np.zeros(len(labels)))
@@ -205,7 +207,7 @@ def decompose_dataset(
             constants.add(b.constants[:, None])
             totals.extend(b.totals.tolist())
             logits.extend(b.model_logits.tolist())
-            tolerances.extend(d.tolerance for d in b)
+            tolerances.extend(tols)
             if keep_values:
                 kept.append(b.values)
             examples.extend(chunk[: max(0, 10 - len(examples))])
