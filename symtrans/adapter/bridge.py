@@ -99,9 +99,6 @@ def _final_norm(bridge: Any) -> FinalNorm:
                 f"final norm of type {norm_type!r} is not supported (expected LayerNorm or RMSNorm)"
             )
         rms = norm_type.startswith("RMS")
-    param_free = type(ln).__name__ in ("LayerNormPreBridge", "RMSNormPreBridge")
-    gamma = None if param_free else getattr(module, "weight", None)
-    beta = None if (param_free or rms) else getattr(module, "bias", None)
     # The python-norm path uses cfg.eps; the native path (and HF's module) the module's own.
     module_eps = getattr(module, "eps", None)
     if module_eps is None:
@@ -112,10 +109,20 @@ def _final_norm(bridge: Any) -> FinalNorm:
     eps = module_eps if (native and module_eps is not None) else getattr(cfg, "eps", module_eps)
     if eps is None:
         raise UnsupportedModelError("the final norm has no epsilon (neither eps nor cfg.eps)")
+    return _bridge_norm(ln, bool(rms), float(eps), int(cfg.d_model))
+
+
+def _bridge_norm(ln: Any, rms: bool, eps: float, d_model: int) -> FinalNorm:
+    """A bridge norm component as it applies itself: ``γ`` (and, for LayerNorm, ``β``) from
+    the Hugging Face module it wraps, none for the parameter-free (folded) bridges."""
+    module = getattr(ln, "original_component", None)
+    param_free = type(ln).__name__ in ("LayerNormPreBridge", "RMSNormPreBridge")
+    gamma = None if param_free else getattr(module, "weight", None)
+    beta = None if (param_free or rms) else getattr(module, "bias", None)
     return FinalNorm(
         kind=NormKind.RMS if rms else NormKind.LAYER,
-        eps=float(eps),
-        d_model=int(cfg.d_model),
+        eps=eps,
+        d_model=d_model,
         gamma=None if gamma is None else gamma.detach(),
         beta=None if beta is None else beta.detach(),
     )
@@ -241,14 +248,6 @@ class BridgeAdapter(TransformerLensAdapter):
         ln = self._model.blocks[layer].ln1
         module = getattr(ln, "original_component", None)
         rms = bool(getattr(ln, "uses_rms_norm", False)) or "RMS" in type(module).__name__
-        param_free = type(ln).__name__ in ("LayerNormPreBridge", "RMSNormPreBridge")
-        gamma = None if param_free else getattr(module, "weight", None)
-        beta = None if (param_free or rms) else getattr(module, "bias", None)
         eps = getattr(module, "eps", None) or getattr(module, "variance_epsilon", None)
-        return FinalNorm(
-            kind=NormKind.RMS if rms else NormKind.LAYER,
-            eps=float(eps if eps is not None else self._model.cfg.eps),
-            d_model=self._spec.d_model,
-            gamma=None if gamma is None else gamma.detach(),
-            beta=None if beta is None else beta.detach(),
-        )
+        eps = float(eps if eps is not None else self._model.cfg.eps)
+        return _bridge_norm(ln, rms, eps, self._spec.d_model)
