@@ -9,6 +9,9 @@ command -v pdflatex >/dev/null || need+=(texlive-latex-recommended texlive-fonts
 command -v latexmk >/dev/null || need+=(latexmk)
 command -v pdftotext >/dev/null || need+=(poppler-utils)
 kpsewhich pgfplots.sty >/dev/null 2>&1 || need+=(texlive-pictures)
+# The standalone reports load lmodern (Type 1 T1 fonts); Debian leaves it out with
+# --no-install-recommends.
+kpsewhich lmodern.sty >/dev/null 2>&1 || need+=(lmodern)
 kpsewhich siunitx.sty >/dev/null 2>&1 || need+=(texlive-science)
 kpsewhich IEEEtran.cls >/dev/null 2>&1 || need+=(texlive-publishers)
 command -v npm >/dev/null || need+=(nodejs npm)
