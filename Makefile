@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.symtrans-installed
 
 NODE_STAMP := node_modules/.symtrans-installed
 
-.PHONY: demo test lint setup clean models system-deps docs
+.PHONY: demo test fuzz lint setup clean models system-deps docs
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -29,6 +29,12 @@ demo: $(STAMP)
 
 test: $(STAMP) system-deps $(NODE_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Exploratory property tests: Hypothesis draws new random examples on every run (`make test`
+# draws the same ones every time) and keeps failures in ~/.cache/symtrans-hypothesis.
+fuzz: $(STAMP) system-deps $(NODE_STAMP)
+	HF_HUB_OFFLINE=1 SYMTRANS_HYPOTHESIS=fuzz $(PY) -m pytest -q \
+		tests/test_bad_input.py tests/test_escaping.py tests/test_expression.py -k "fuzz or token or literally or katex"
 
 # LaTeX, poppler and npm for the tests (installed with apt-get when run as root).
 system-deps:
@@ -58,9 +64,10 @@ docs: $(STAMP)
 	rm -rf docs/demo
 	HF_HUB_OFFLINE=1 $(VENV)/bin/symtrans demo -o docs/demo
 	pdftoppm -png -r 90 -f 1 -l 1 docs/demo/report.pdf docs/demo/report-page
+	HF_HUB_OFFLINE=1 $(PY) scripts/update_golden.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check symtrans tests scripts
+	$(VENV)/bin/ruff check symtrans tests scripts benchmarks examples
 	$(VENV)/bin/mypy symtrans
 
 # Retrain the embedded models (fixed seed, CPU, a few minutes).

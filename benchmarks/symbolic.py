@@ -22,8 +22,8 @@ import torch
 
 import symtrans as st
 from symtrans import labels as lb
-from symtrans.decomposition import Decomposition
 from symtrans.models.facts import DEMO_ANSWER, DEMO_PROMPT
+from symtrans.results.decomposition import Decomposition
 
 LAYERS, HEADS, D_MLP = 12, 12, 3072
 

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 
 import symtrans as st
-from symtrans.attention import QueryBias, cosine
-from symtrans.labels import Embed
+from symtrans.labels import Embed, QueryBias
 from symtrans.models.facts import DEMO_ANSWER, DEMO_PROMPT
+from symtrans.results.scores import cosine
 
 MODEL = "tiny-capitals"  # GPT-2 architecture: BOS at position 0, learned positions
 LAYER = 1

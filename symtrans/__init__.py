@@ -5,15 +5,16 @@ model = st.load_model("tiny-capitals")
 d = st.decompose(model, "Dublin is the capital city of", answer=" Ireland")
 d.verify()
 print(d.to_markdown())
+
+Importing symtrans is cheap: each public name is imported on first use (PEP 562), so neither
+torch nor TransformerLens loads until a model is touched.
 """
 
-from .ablation import ablate
-from .adapter.loading import load_model
-from .attention import ScoreDecomposition, attention_scores
-from .dataset import DatasetDecomposition, decompose_dataset
-from .decompose import decompose
-from .decomposition import BatchDecomposition, Decomposition, Term
-from .effective import effective_embedding
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     IdentityError,
     InvalidArgumentError,
@@ -27,13 +28,32 @@ from .errors import (
     UnsafeCheckpointError,
     UnsupportedModelError,
 )
-from .logit_lens import LogitLens, logit_lens
-from .paths import Path, PathExpansion, expand_head
-from .projection import Projection, project
-from .report import write_sty
-from .splits import SPLITS
+from .kinds import SPLITS
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_LAZY = {
+    "ablate": "symtrans.analyses.ablation",
+    "attention_scores": "symtrans.analyses.attention",
+    "decompose": "symtrans.analyses.decompose",
+    "decompose_dataset": "symtrans.analyses.dataset",
+    "effective_embedding": "symtrans.analyses.effective",
+    "expand_head": "symtrans.analyses.paths",
+    "logit_lens": "symtrans.analyses.logit_lens",
+    "project": "symtrans.analyses.projection",
+    "load_model": "symtrans.adapter.loading",
+    "BatchDecomposition": "symtrans.results.decomposition",
+    "Decomposition": "symtrans.results.decomposition",
+    "Term": "symtrans.results.decomposition",
+    "DatasetDecomposition": "symtrans.results.dataset",
+    "LogitLens": "symtrans.results.lens",
+    "Path": "symtrans.results.paths",
+    "PathExpansion": "symtrans.results.paths",
+    "Projection": "symtrans.results.projection",
+    "ScoreDecomposition": "symtrans.results.scores",
+    "write_sty": "symtrans.report",
+}
 
 __all__ = [
     "SPLITS",
@@ -41,16 +61,16 @@ __all__ = [
     "DatasetDecomposition",
     "Decomposition",
     "IdentityError",
+    "InvalidArgumentError",
+    "LatexCompileError",
+    "LatexNotFoundError",
     "LogitLens",
+    "ModelNotFoundError",
+    "NonFiniteError",
     "Path",
     "PathExpansion",
     "Projection",
     "ScoreDecomposition",
-    "InvalidArgumentError",
-    "LatexCompileError",
-    "LatexNotFoundError",
-    "ModelNotFoundError",
-    "NonFiniteError",
     "SymtransError",
     "TemplateError",
     "Term",
@@ -60,11 +80,43 @@ __all__ = [
     "ablate",
     "attention_scores",
     "decompose",
-    "effective_embedding",
     "decompose_dataset",
+    "effective_embedding",
     "expand_head",
     "load_model",
     "logit_lens",
     "project",
     "write_sty",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symtrans' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .adapter.loading import load_model
+    from .analyses.ablation import ablate
+    from .analyses.attention import attention_scores
+    from .analyses.dataset import decompose_dataset
+    from .analyses.decompose import decompose
+    from .analyses.effective import effective_embedding
+    from .analyses.logit_lens import logit_lens
+    from .analyses.paths import expand_head
+    from .analyses.projection import project
+    from .report import write_sty
+    from .results.dataset import DatasetDecomposition
+    from .results.decomposition import BatchDecomposition, Decomposition, Term
+    from .results.lens import LogitLens
+    from .results.paths import Path, PathExpansion
+    from .results.projection import Projection
+    from .results.scores import ScoreDecomposition

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import SymtransError
-from .splits import SPLITS
+from .kinds import SPLITS
 
 if TYPE_CHECKING:
-    from .decomposition import Decomposition
+    from .results.decomposition import Decomposition
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _decompose(args: argparse.Namespace) -> Decomposition:
     from .adapter.loading import load_model
-    from .decompose import decompose
+    from .analyses.decompose import decompose
 
     model = load_model(
         args.model, dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle
@@ -116,19 +116,22 @@ def _verification_line(d: Decomposition, atol: float | None = None) -> str:
 
 
 def _quiet_libraries() -> None:
-    """The CLI's stderr is for its own one-line errors: no progress bars or library warnings."""
+    """The CLI's stderr is for its own one-line errors: no progress bars or library warnings.
+    Environment variables, read when the libraries load, so that commands that load no model
+    (``--help``, ``models``, ``sty``) import none of them."""
     import logging
+    import os
     import warnings
 
     warnings.filterwarnings("ignore")
-    try:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger("transformer_lens").setLevel(logging.ERROR)
+    if "transformers" in sys.modules:  # already loaded (by the caller): set it directly
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-    except ImportError:  # transformers is a dependency; nothing to quiet without it
-        pass
-    logging.getLogger("transformer_lens").setLevel(logging.ERROR)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "demo":
         from .adapter.loading import load_model
-        from .decompose import decompose
+        from .analyses.decompose import decompose
         from .models import DEFAULT_MODEL
         from .models.facts import DEMO_ANSWER, DEMO_PROMPT
 

@@ -24,7 +24,8 @@ from sympy.core.symbol import Str
 from sympy.printing.precedence import PRECEDENCE
 
 from . import labels as lb
-from .norm import NormKind
+from .kinds import NormKind
+from .printing.latex import SymtransLatexPrinter
 
 
 class Node(sympy.Expr):
@@ -33,9 +34,7 @@ class Node(sympy.Expr):
     is_commutative = True
 
     def _latex(self, printer: Any) -> str:
-        # Imported late: printing depends on expression, not the other way round.
-        from .printing.latex import SymtransLatexPrinter
-
+        # sympy.latex(node) lands here: hand the node to the printer that knows it.
         return SymtransLatexPrinter(printer._settings)._print(self)
 
 

@@ -124,7 +124,7 @@ class EffectiveEmbed:
     """The effective embedding ``W_EE[t_p]`` of the destination token: the residual after
     block 0 when the token is the whole input at position 0 with no positional embedding,
     ``W_E[t] + attn0(t) + MLP0(...)`` (``attention=False``: block 0's attention zeroed,
-    ``W_E[t] + MLP0(W_E[t])``). See :mod:`symtrans.effective`."""
+    ``W_E[t] + MLP0(W_E[t])``). See :mod:`symtrans.analyses.effective`."""
 
     attention: bool = True
 
@@ -146,7 +146,8 @@ class Remainder:
 @dataclass(frozen=True)
 class Parallel:
     """A head's output projected onto a direction per source position (the source token's
-    unembedding, by default): ``Σ_s (r_s·e_s/|e_s|²) e_s``. See :mod:`symtrans.projection`."""
+    unembedding, by default): ``Σ_s (r_s·e_s/|e_s|²) e_s``. See
+    :mod:`symtrans.analyses.projection`."""
 
     of: HeadOut
 
@@ -233,3 +234,9 @@ def base(label: Label) -> Label:
     while isinstance(label, (Remainder, Parallel, Perpendicular)):
         label = label.of
     return label
+
+
+# What a path (symtrans.expand_head) or an attention score (symtrans.attention_scores) is
+# written over: the terms of the residual, and the constant pieces of attention.
+PathNode = Label | Ln1Bias | ValueBias
+ScoreNode = Label | Ln1Bias | QueryBias | KeyBias

@@ -13,16 +13,15 @@ is centred once and every term is a plain inner product with it (project first).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
+from .kinds import NormKind
 
-class NormKind(enum.Enum):
-    LAYER = "layernorm"
-    RMS = "rmsnorm"
+__all__ = ["FinalNorm", "NormKind"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,17 @@ class FinalNorm:
         c = self.center(x)
         return torch.sqrt(c.pow(2).sum(dim=-1) / self.d_model + self.eps)
 
-    def apply(self, x: Tensor) -> Tensor:
-        """``LN(x)`` or ``RMS(x)`` written out from the definition (for checks)."""
-        y = self.center(x) / self.scale(x).unsqueeze(-1)
+    def apply(self, x: Float[Tensor, "*batch d_model"]) -> Float[Tensor, "*batch d_model"]:
+        """``LN(x)`` or ``RMS(x)`` written out from the definition, each row under its own
+        scale."""
+        return self.frozen(x, self.scale(x).unsqueeze(-1))
+
+    def frozen(
+        self, x: Float[Tensor, "*batch d_model"], scale: Float[Tensor, "*batch 1"] | float
+    ) -> Float[Tensor, "*batch d_model"]:
+        """``γ ⊙ c(x)/σ + β`` with the scale ``σ`` given (frozen) rather than computed from
+        ``x``."""
+        y = self.center(x) / scale
         if self.gamma is not None:
             y = y * self.gamma
         if self.beta is not None:

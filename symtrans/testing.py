@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .decompose import decompose
-from .decomposition import Decomposition
-from .splits import Split
+from .analyses.decompose import decompose
+from .kinds import Split
+from .results.decomposition import Decomposition
 
 
 def assert_logit_identity(

@@ -1,4 +1,9 @@
-"""Does the sum add up? Tolerances per dtype and norm, and the error that says why not.
+"""Does it add up? The one check of every result: tolerances per dtype and norm, and the error
+that says why not.
+
+A result lists its claims (:meth:`symtrans.results.Result.claims`): each says that a number it
+computed equals an independent number from the model's forward pass. :func:`verify` checks every
+claim and raises :class:`IdentityError` for the worst one that fails.
 
 The default tolerance is relative to the size of the parts, ``Σ_i |v_i| + |constant|``
 (the quantity rounding errors scale with), never below an absolute floor:
@@ -42,10 +47,18 @@ saved float64 model by up to ~1e-7 relative, while symtrans still adds up to *it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
-from .errors import IdentityError
-from .norm import NormKind
+from .errors import IdentityError, InvalidArgumentError
+from .kinds import NormKind
+from .results.claims import Claim
+
+if TYPE_CHECKING:
+    from .results.base import Result
+
+R = TypeVar("R", bound="Result")
 
 RTOL = {
     ("float64", NormKind.LAYER): 1e-11,
@@ -82,6 +95,52 @@ class Check:
         return abs(self.difference) <= self.tolerance
 
 
+def check_atol(atol: object) -> float | None:
+    """``atol`` as a float, or :class:`InvalidArgumentError` for anything that is not a
+    finite number >= 0 (``None``: the default)."""
+    if atol is None:
+        return None
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol < math.inf:
+        raise InvalidArgumentError(
+            f"atol is an absolute tolerance: a finite number >= 0, got {atol!r}; leave it "
+            "out for the documented default of the model's dtype and norm"
+        )
+    return float(atol)
+
+
+def tolerance(claim: Claim, atol: float | None = None) -> float:
+    """``atol`` if given, else the documented default for the claim's dtype, norm and
+    magnitude (never below the claim's floor)."""
+    given = check_atol(atol)
+    if given is not None:
+        return given
+    return max(claim.floor, default_tolerance(claim.dtype, claim.norm, claim.magnitude))
+
+
+def check(claim: Claim, atol: float | None = None) -> Check:
+    """One claim checked: its value, its reference and the tolerance."""
+    return Check(total=claim.value, model_logit=claim.reference, tolerance=tolerance(claim, atol))
+
+
+def checks(result: Result, atol: float | None = None) -> list[tuple[Claim, Check]]:
+    """Every claim of ``result`` with its check, in the result's order."""
+    return [(claim, check(claim, atol)) for claim in result.claims()]
+
+
+def worst(result: Result, atol: float | None = None) -> tuple[Claim, Check]:
+    """The claim whose error is largest against its tolerance (a failing one if any)."""
+    pairs = checks(result, atol)
+    if not pairs:
+        raise InvalidArgumentError(f"{type(result).__name__} asserts nothing to check")
+
+    def excess(pair: tuple[Claim, Check]) -> float:
+        c = pair[1]
+        gap = abs(c.difference) - c.tolerance
+        return math.inf if gap != gap else gap  # NaN first
+
+    return max(pairs, key=excess)
+
+
 def likely_cause(dtype: str, kind: NormKind, difference: float, magnitude: float) -> str:
     rel = abs(difference) / max(1.0, magnitude)
     if difference != difference:
@@ -96,23 +155,15 @@ def likely_cause(dtype: str, kind: NormKind, difference: float, magnitude: float
     )
 
 
-def require(
-    check: Check,
-    *,
-    prompt: str,
-    position: int,
-    direction: str,
-    dtype: str,
-    kind: NormKind,
-    magnitude: float,
-) -> None:
-    """Raise :class:`IdentityError` naming everything needed to reproduce a failed check."""
-    if check.passed:
-        return
+def verify(result: R, atol: float | None = None) -> R:
+    """``result`` if every claim holds, else :class:`IdentityError` naming the worst one:
+    what it is about, both numbers, the difference, the tolerance and the likely cause."""
+    claim, c = worst(result, atol)
+    if c.passed:
+        return result
     raise IdentityError(
-        f"the terms do not add up to the model's logit for prompt {prompt!r} at position "
-        f"{position}, direction {direction}: sum {check.total:.12g}, "
-        f"model {check.model_logit:.12g}, "
-        f"difference {check.difference:.3g} exceeds the tolerance {check.tolerance:.3g}; "
-        f"likely cause: {likely_cause(dtype, kind, check.difference, magnitude)}"
+        f"{claim.subject}: {claim.what} do not add up to {claim.against}: "
+        f"{claim.value:.12g} against {claim.reference:.12g}, "
+        f"difference {c.difference:.3g} exceeds the tolerance {c.tolerance:.3g}; likely cause: "
+        f"{likely_cause(claim.dtype, claim.norm, c.difference, claim.magnitude)}"
     )

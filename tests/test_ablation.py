@@ -13,7 +13,7 @@ import torch
 
 import symtrans as st
 from symtrans import labels as lb
-from symtrans.ablation import ablate
+from symtrans.analyses.ablation import ablate
 
 from .conftest import PROMPT
 
@@ -149,8 +149,8 @@ def test_bad_requests_raise(bridge):
         ablate(d, ["L1H2", lb.HeadOut(1, 2)])
     other = st.decompose(model, "Paris is the capital city of", answer=" France", split="heads")
     with pytest.raises(st.InvalidArgumentError, match="σ"):
-        from symtrans.ablation import removed_vector
-        from symtrans.decompose import resolve_model
+        from symtrans.adapter import resolve as resolve_model
+        from symtrans.analyses.ablation import removed_vector
 
         bad = st.Decomposition(**{**other.__dict__, "scale": other.scale * 2})
         removed_vector(resolve_model(model), bad, [lb.MlpOut(1)])

@@ -11,8 +11,9 @@ import torch
 
 import symtrans as st
 from symtrans import labels as lb
-from symtrans.attention import KeyBias, QueryBias, attention_scores, cosine, rotate_half
-from symtrans.paths import Ln1Bias
+from symtrans.analyses.attention import attention_scores, rotate_half
+from symtrans.labels import KeyBias, Ln1Bias, QueryBias
+from symtrans.results.scores import cosine
 
 from .conftest import PROMPT
 

@@ -10,14 +10,11 @@ import torch
 
 import symtrans as st
 from symtrans import labels as lb
-from symtrans.paths import (
-    Ln1Bias,
-    ValueBias,
-    attention_adapter,
-    block_input_terms,
-    expand_head,
-    trace,
-)
+from symtrans.adapter import attention_adapter
+from symtrans.analyses.paths import expand_head
+from symtrans.labels import Ln1Bias, ValueBias
+from symtrans.trace.blocks import block_input_terms
+from symtrans.trace.blocks import block_inputs as trace
 
 from .conftest import PROMPT
 

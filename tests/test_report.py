@@ -4,7 +4,6 @@ golden files for the demo, atomic writes, notebook display."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,10 +20,10 @@ from symtrans.report import FORMATS
 from .latex_tools import compile_tex, overfull_boxes, pdf_text
 
 GOLDEN = Path(__file__).parent / "golden"
-# The demo's Markdown and LaTeX are golden files where the README shows them: docs/demo/
-# (`make docs` regenerates the whole folder). The HTML's golden copy lives in tests/golden.
+# The demo's Markdown and LaTeX are golden files where the README shows them: docs/demo/.
+# The HTML's golden copy lives in tests/golden. `make docs` (scripts/update_golden.py)
+# rewrites them; no test ever does.
 DOCS_DEMO = Path(__file__).resolve().parent.parent / "docs" / "demo"
-UPDATE = os.environ.get("SYMTRANS_UPDATE_GOLDEN") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,18 +51,15 @@ def _strip_svg(text: str) -> str:
 
 @pytest.mark.parametrize("fmt,suffix", [("md", "md"), ("tex", "tex"), ("html", "html")])
 def test_demo_golden(demo, tmp_path, fmt, suffix):
-    """The demo reports, byte for byte (pictures aside). Regenerate with
-    SYMTRANS_UPDATE_GOLDEN=1 and review the diff."""
+    """The demo reports, byte for byte (pictures aside). After a deliberate change, `make docs`
+    rewrites the golden files; review their diff."""
     path = Path(demo.save(tmp_path / f"report.{suffix}"))
     text = path.read_text()
     if fmt == "html":
         text = _strip_svg(text)
     golden = GOLDEN / f"demo-report.{suffix}" if fmt == "html" else DOCS_DEMO / f"report.{suffix}"
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert golden.exists(), f"no golden file {golden}; run with SYMTRANS_UPDATE_GOLDEN=1"
-    assert text == golden.read_text()
+    assert golden.exists(), f"no golden file {golden}; run `make docs`"
+    assert text == golden.read_text(), f"{golden} differs; after a deliberate change: `make docs`"
 
 
 def test_every_format_is_written(demo, tmp_path):
@@ -239,20 +235,19 @@ def test_notebook_reprs(demo):
 
 
 def test_table_adds_up(demo):
-    from symtrans.report import build
+    from symtrans.report.contents.decomposition import table_rows
 
-    content = build(demo, top_k=5)
-    rows = content.rows
+    rows = table_rows(demo, top_k=5)
     assert [r.kind for r in rows[-3:]] == ["other", "bias", "total"]
     assert sum(r.value for r in rows[:-1]) == pytest.approx(rows[-1].value, abs=1e-12)
     assert rows[-1].value == pytest.approx(demo.model_logit, abs=1e-10)
 
 
 def test_heads_split_has_a_heatmap_others_do_not(cases):
-    from symtrans.report import build
+    from symtrans.report.contents.decomposition import heatmap
 
     for d in cases:
-        grid = build(d).heatmap
+        grid = heatmap(d)
         assert (grid is not None) == (d.split == "heads")
         if grid is not None:
             assert grid.shape == (d.model.n_layers, d.model.n_heads)
@@ -261,7 +256,7 @@ def test_heads_split_has_a_heatmap_others_do_not(cases):
 def test_large_head_split_folds(bridge):
     """A 144-head report folds each layer's heads into a sum."""
     from symtrans import labels as lb
-    from symtrans.decomposition import Decomposition
+    from symtrans.results.decomposition import Decomposition
 
     base = st.decompose(bridge("tiny-capitals"), DEMO_PROMPT, answer=DEMO_ANSWER)
     labels = [lb.Embed(), lb.PosEmbed()]

@@ -96,8 +96,11 @@ def test_lens_table_and_plot_carry_every_prefix(results):
     md = ll.to_markdown()
     for label in ll.labels:
         assert f"`{label}`" in md
-    svg = ll.sheet().sections[1].figure
-    assert svg is not None and len(svg.x_labels) == len(ll.values)
+    from symtrans.report import Style, document
+    from symtrans.report.document import Figure
+
+    (figure,) = document(ll, Style(use_macros=False, width=60)).figures()
+    assert isinstance(figure, Figure) and len(figure.picture.x_labels) == len(ll.values)
 
 
 def test_paths_report_lists_the_top_paths_with_their_symbols(results):
@@ -124,29 +127,22 @@ def test_a_heatmap_of_any_shape_compiles(tmp_path, shape):
     one-layer model's head heatmap failed to compile); the cells are drawn as patches."""
     import numpy as np
 
-    from symtrans.report.sheet import Heatmap, Section, Sheet
-    from symtrans.report.sheet_render import sheet_latex
+    from symtrans.report.document import Document, Figure, Heatmap, Section
+    from symtrans.report.latex import latex
 
     grid = np.arange(shape[0] * shape[1], dtype=float).reshape(shape) - 1.5
-    sheet = Sheet(
-        title="grid",
-        facts=(),
-        sections=(
-            Section(
-                "cells",
-                figure=Heatmap(
-                    grid,
-                    "x",
-                    "y",
-                    tuple(str(i) for i in range(shape[1])),
-                    tuple(str(i) for i in range(shape[0])),
-                    "value",
-                ),
-                caption="a grid",
-            ),
-        ),
+    heatmap = Heatmap(
+        grid,
+        "x",
+        "y",
+        tuple(str(i) for i in range(shape[1])),
+        tuple(str(i) for i in range(shape[0])),
+        "value",
     )
-    (tmp_path / "doc.tex").write_text(sheet_latex(sheet, standalone=True))
+    doc = Document(
+        title=("grid",), facts=(), sections=(Section("cells", (Figure(heatmap, "a grid", "g"),)),)
+    )
+    (tmp_path / "doc.tex").write_text(latex(doc, standalone=True))
     pdf, _ = compile_tex(tmp_path)
     assert "a grid" in pdf_text(pdf)
 

@@ -11,10 +11,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidArgumentError
-from .protocol import Hook, HookKey, ModelAdapter, ModelSpec, RunResult
+from ..errors import InvalidArgumentError, UnsupportedModelError
+from ..results.model import ModelInfo
+from .loading import dtype_name
+from .protocol import (
+    ATTENTION_METHODS,
+    AttentionAdapter,
+    Hook,
+    HookKey,
+    ModelAdapter,
+    ModelSpec,
+    RunResult,
+)
 
-__all__ = ["Hook", "HookKey", "ModelAdapter", "ModelSpec", "RunResult", "as_adapter"]
+__all__ = [
+    "AttentionAdapter",
+    "Hook",
+    "HookKey",
+    "ModelAdapter",
+    "ModelSpec",
+    "RunResult",
+    "as_adapter",
+    "attention_adapter",
+    "model_info",
+    "resolve",
+]
 
 
 def as_adapter(model: Any) -> ModelAdapter:
@@ -38,4 +59,47 @@ def as_adapter(model: Any) -> ModelAdapter:
         f"expected a TransformerLens TransformerBridge or HookedTransformer, or a model name, "
         f"got {type(model).__name__}; load one with st.load_model('tiny-capitals') or "
         "TransformerBridge.boot_transformers(path)"
+    )
+
+
+def resolve(model: Any) -> ModelAdapter:
+    """A model name or path is loaded (:func:`~.loading.load_model`); a TransformerLens model
+    is wrapped; an adapter is returned as it is."""
+    if isinstance(model, str):
+        from .loading import load_model
+
+        model = load_model(model)
+    return as_adapter(model)
+
+
+def attention_adapter(model: Any) -> AttentionAdapter:
+    """The model's adapter, or :class:`UnsupportedModelError` if it cannot give the
+    attention weights (the ``TransformerBridge`` and ``HookedTransformer`` adapters do)."""
+    adapter = resolve(model)
+    missing = [name for name in ATTENTION_METHODS if not hasattr(adapter, name)]
+    if missing:
+        raise UnsupportedModelError(
+            f"{type(adapter).__name__} does not give the attention weights ({', '.join(missing)}) "
+            "that path and attention-score decompositions need; load the model as a "
+            "TransformerBridge (st.load_model(...) does) or a HookedTransformer"
+        )
+    return adapter  # type: ignore[return-value]
+
+
+def model_info(adapter: ModelAdapter) -> ModelInfo:
+    """What a result says about the model ``adapter`` wraps."""
+    spec = adapter.spec
+    cfg = getattr(adapter.model, "cfg", None)
+    return ModelInfo(
+        name=str(getattr(cfg, "model_name", None) or spec.architecture),
+        architecture=spec.architecture,
+        n_layers=spec.n_layers,
+        n_heads=spec.n_heads,
+        d_model=spec.d_model,
+        d_mlp=spec.d_mlp,
+        norm=spec.norm.kind,
+        eps=spec.norm.eps,
+        has_gamma=spec.norm.gamma is not None,
+        has_beta=spec.norm.beta is not None,
+        dtype=dtype_name(spec.dtype),
     )

@@ -18,7 +18,12 @@ from torch import Tensor
 
 from ..errors import UnsupportedModelError
 from ..norm import FinalNorm, NormKind
-from .common import TransformerLensAdapter, refuse_nonlinear_logits, zeros_if_none
+from .common import (
+    TransformerLensAdapter,
+    per_query_head,
+    refuse_nonlinear_logits,
+    zeros_if_none,
+)
 from .protocol import ModelSpec
 
 # Architectures whose block layout (every block adds hook_attn_out and hook_mlp_out to the
@@ -221,18 +226,8 @@ class BridgeAdapter(TransformerLensAdapter):
         return self._per_query_head(value.detach())
 
     def _per_query_head(self, value: Tensor) -> Tensor:
-        """Grouped-query attention: the bridge gives keys and values per key/value head;
-        query head ``h`` reads key/value head ``h // (n_heads / n_kv_heads)`` (Hugging Face's
-        ``repeat_kv``), so repeat each one that many times."""
-        n_heads, n_kv = self._spec.n_heads, value.shape[0]
-        if n_kv == n_heads:
-            return value
-        if n_kv == 0 or n_heads % n_kv:
-            raise UnsupportedModelError(
-                f"the attention has {n_kv} key/value heads for {n_heads} query heads, which "
-                "is not a grouping symtrans can read (n_heads must be a multiple of it)"
-            )
-        return value.repeat_interleave(n_heads // n_kv, dim=0)
+        """The bridge gives keys and values per key/value head: one per query head here."""
+        return per_query_head(value, self._spec.n_heads)
 
     def attn_scale(self) -> float:
         """What the scores are divided by: ``sqrt(d_head)`` unless the config says otherwise."""

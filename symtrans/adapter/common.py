@@ -63,6 +63,22 @@ def refuse_nonlinear_logits(
         )
 
 
+def per_query_head(value: Tensor, n_heads: int, dim: int = 0) -> Tensor:
+    """Grouped- and multi-query attention: ``value`` has one entry per key/value head along
+    ``dim``; query head ``h`` reads key/value head ``h // (n_heads / n_kv)`` (Hugging Face's
+    ``repeat_kv``), so each is repeated that many times. Unchanged when there is one per
+    query head already."""
+    n_kv = value.shape[dim]
+    if n_kv == n_heads:
+        return value
+    if n_kv == 0 or n_heads % n_kv:
+        raise UnsupportedModelError(
+            f"the attention has {n_kv} key/value heads for {n_heads} query heads, which "
+            "is not a grouping symtrans can read (n_heads must be a multiple of it)"
+        )
+    return value.repeat_interleave(n_heads // n_kv, dim=dim)
+
+
 def zeros_if_none(value: Tensor | None, spec: ModelSpec) -> Tensor:
     """A bias-free projection (Llama's ``o_proj``, ``down_proj``) contributes nothing."""
     if value is None:
@@ -183,6 +199,8 @@ class TransformerLensAdapter:
         def keeper(key: HookKey) -> Callable[..., Tensor]:
             def keep(value: Tensor, hook: Any = None) -> Tensor:
                 kept = value.detach()
+                if key.hook is Hook.V:  # [batch, pos, n_kv, d_head] -> one per query head
+                    kept = per_query_head(kept, self._spec.n_heads, dim=2)
                 if key.all_positions or key.hook is Hook.V:
                     acts[key] = kept
                 elif key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row

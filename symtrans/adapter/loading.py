@@ -19,6 +19,14 @@ _DTYPES = {
 }
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``"float64"`` for ``torch.float64``, and so on (``str(dtype)`` for others)."""
+    for name, known in _DTYPES.items():
+        if known == dtype:
+            return name
+    return str(dtype)
+
+
 def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype

@@ -1,7 +1,10 @@
 """The small protocol between a model library and the rest of symtrans.
 
 Everything downstream of the adapter speaks in :class:`Hook` keys, :class:`ModelSpec` and
-plain tensors; only the modules of :mod:`symtrans.adapter` know TransformerLens.
+plain tensors whose shapes the signatures give; only the modules of :mod:`symtrans.adapter`
+know TransformerLens. Attention is presented per query head whatever the model shares:
+grouped- and multi-query models have their key/value heads repeated here (Hugging Face's
+``repeat_kv``), so nothing downstream ever sees a key/value head.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..norm import FinalNorm
@@ -28,7 +32,7 @@ class Hook(enum.Enum):
     Z = "z"  # [batch, n_heads, d_head]
     MLP_POST = "mlp_post"  # [batch, d_mlp]
     PATTERN = "pattern"  # [batch, n_heads, pos] (the destination row)
-    V = "v"  # [batch, pos, n_heads, d_head]
+    V = "v"  # [batch, pos, n_heads, d_head], one per query head
     RESID_FINAL = "resid_final"  # [batch, d_model], the input of the final norm
     # Read with HookKey(..., all_positions=True) (ablation, paths, attention):
     RESID_PRE = "resid_pre"  # [batch, pos, d_model], the input of block `layer`
@@ -75,10 +79,11 @@ replacement, of the same shape."""
 class RunResult:
     """One forward pass: logits at the destination positions and the requested activations."""
 
-    logits: Tensor  # [batch, d_vocab] at the destination positions
-    activations: Mapping[HookKey, Tensor]
+    logits: Float[Tensor, "batch d_vocab"]  # at the destination positions
+    activations: Mapping[HookKey, Tensor]  # shapes as each Hook says
 
 
+@runtime_checkable
 class ModelAdapter(Protocol):
     """What symtrans needs from a model, whatever library holds it."""
 
@@ -103,26 +108,24 @@ class ModelAdapter(Protocol):
 
     def token_strings(self, ids: Sequence[int]) -> list[str]: ...
 
-    def unembed(self, ids: Tensor) -> tuple[Tensor, Tensor]:
-        """``W_U[:, ids].T`` as ``[k, d_model]`` and ``b_U[ids]`` as ``[k]``."""
+    def unembed(
+        self, ids: Int[Tensor, " k"]
+    ) -> tuple[Float[Tensor, "k d_model"], Float[Tensor, " k"]]:
+        """``W_U[:, ids].T`` and ``b_U[ids]``."""
         ...
 
-    def W_O(self, layer: int) -> Tensor:  # [n_heads, d_head, d_model]
-        ...
+    def W_O(self, layer: int) -> Float[Tensor, "n_heads d_head d_model"]: ...
 
-    def b_O(self, layer: int) -> Tensor:  # [d_model]
-        ...
+    def b_O(self, layer: int) -> Float[Tensor, " d_model"]: ...
 
-    def W_out(self, layer: int) -> Tensor:  # [d_mlp, d_model]
-        ...
+    def W_out(self, layer: int) -> Float[Tensor, "d_mlp d_model"]: ...
 
-    def b_out(self, layer: int) -> Tensor:  # [d_model]
-        ...
+    def b_out(self, layer: int) -> Float[Tensor, " d_model"]: ...
 
     def run(
         self,
-        tokens: Tensor,
-        positions: Tensor,
+        tokens: Int[Tensor, "batch pos"],
+        positions: Int[Tensor, " batch"],
         keys: frozenset[HookKey],
         patches: Mapping[HookKey, Patch] | None = None,
     ) -> RunResult:
@@ -131,3 +134,21 @@ class ModelAdapter(Protocol):
         activations during the pass (``all_positions`` of their keys is ignored: a patch
         sees every position); ``keys`` read the patched values."""
         ...
+
+
+@runtime_checkable
+class AttentionAdapter(ModelAdapter, Protocol):
+    """An adapter that also gives the query/key/value weights (one row per query head) and
+    the first norms: what path and attention-score decompositions read."""
+
+    def W_Q(self, layer: int) -> Float[Tensor, "n_heads d_model d_head"]: ...
+    def W_K(self, layer: int) -> Float[Tensor, "n_heads d_model d_head"]: ...
+    def W_V(self, layer: int) -> Float[Tensor, "n_heads d_model d_head"]: ...
+    def b_Q(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
+    def b_K(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
+    def b_V(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
+    def attn_scale(self) -> float: ...
+    def ln1(self, layer: int) -> FinalNorm: ...
+
+
+ATTENTION_METHODS = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "attn_scale", "ln1")

@@ -13,9 +13,11 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .. import expression as ex
 from .escape import latex_text
 from .notation import render
+
+# The nodes of symtrans.expression are found by their class names (``_print_<Node>``): this
+# module does not import them (expression imports the printer).
 
 _SYMBOL_MACROS = {
     "gamma": "stGamma",
@@ -60,90 +62,90 @@ class SymtransLatexPrinter(LatexPrinter):
             return "\\" + _SYMBOL_MACROS[expr.name]
         return super()._print_Symbol(expr, style=style)
 
-    def _print_TokenEmbedding(self, node: ex.TokenEmbedding) -> str:
+    def _print_TokenEmbedding(self, node: Any) -> str:
         return self._m("stEmb", self._tok(node.token))
 
-    def _print_Unembedding(self, node: ex.Unembedding) -> str:
+    def _print_Unembedding(self, node: Any) -> str:
         return self._m("stUnemb", self._tok(node.token))
 
-    def _print_UnembeddingBias(self, node: ex.UnembeddingBias) -> str:
+    def _print_UnembeddingBias(self, node: Any) -> str:
         return self._m("stUnembBias", self._tok(node.token))
 
-    def _print_Logit(self, node: ex.Logit) -> str:
+    def _print_Logit(self, node: Any) -> str:
         return self._m("stLogit", self._p(node.args[1]), self._tok(node.token))
 
-    def _print_PositionalEmbedding(self, node: ex.PositionalEmbedding) -> str:
+    def _print_PositionalEmbedding(self, node: Any) -> str:
         return self._m("stPos", self._p(node.args[0]))
 
-    def _print_Residual(self, node: ex.Residual) -> str:
+    def _print_Residual(self, node: Any) -> str:
         return self._m("stResid", *(self._p(a) for a in node.args))
 
-    def _print_BlockOutput(self, node: ex.BlockOutput) -> str:
+    def _print_BlockOutput(self, node: Any) -> str:
         return self._m("stBlock", *(self._p(a) for a in node.args))
 
-    def _print_AttentionOutput(self, node: ex.AttentionOutput) -> str:
+    def _print_AttentionOutput(self, node: Any) -> str:
         return self._m("stAttn", *(self._p(a) for a in node.args))
 
-    def _print_MLPOutput(self, node: ex.MLPOutput) -> str:
+    def _print_MLPOutput(self, node: Any) -> str:
         return self._m("stMLP", *(self._p(a) for a in node.args))
 
-    def _print_HeadOutput(self, node: ex.HeadOutput) -> str:
+    def _print_HeadOutput(self, node: Any) -> str:
         return self._m("stHead", *(self._p(a) for a in node.args))
 
-    def _print_HeadSourceOutput(self, node: ex.HeadSourceOutput) -> str:
+    def _print_HeadSourceOutput(self, node: Any) -> str:
         return self._m("stHeadSrc", *(self._p(a) for a in node.args))
 
-    def _print_AttentionBias(self, node: ex.AttentionBias) -> str:
+    def _print_AttentionBias(self, node: Any) -> str:
         return self._m("stAttnBias", self._p(node.args[0]))
 
-    def _print_NeuronOutput(self, node: ex.NeuronOutput) -> str:
+    def _print_NeuronOutput(self, node: Any) -> str:
         return self._m("stNeuron", *(self._p(a) for a in node.args))
 
-    def _print_MLPBias(self, node: ex.MLPBias) -> str:
+    def _print_MLPBias(self, node: Any) -> str:
         return self._m("stMLPBias", self._p(node.args[0]))
 
-    def _print_Ln1BiasNode(self, node: ex.Ln1BiasNode) -> str:
+    def _print_Ln1BiasNode(self, node: Any) -> str:
         return self._m("stLnOneBias", self._p(node.args[0]))
 
-    def _print_HeadBias(self, node: ex.HeadBias) -> str:
+    def _print_HeadBias(self, node: Any) -> str:
         kind, layer, head = node.args
         return self._m("stHeadBias", str(kind), self._p(layer), self._p(head))
 
-    def _print_EffectiveEmbedding(self, node: ex.EffectiveEmbedding) -> str:
+    def _print_EffectiveEmbedding(self, node: Any) -> str:
         return self._m("stEffEmb" if node.attention else "stEffEmbMLP", self._tok(node.token))
 
-    def _print_RemainderOf(self, node: ex.RemainderOf) -> str:
+    def _print_RemainderOf(self, node: Any) -> str:
         return self._m("stRemainder", self._p(node.args[0]))
 
-    def _print_ParallelPart(self, node: ex.ParallelPart) -> str:
+    def _print_ParallelPart(self, node: Any) -> str:
         return self._m("stParallel", self._p(node.args[0]))
 
-    def _print_PerpendicularPart(self, node: ex.PerpendicularPart) -> str:
+    def _print_PerpendicularPart(self, node: Any) -> str:
         return self._m("stPerp", self._p(node.args[0]))
 
-    def _print_TermRef(self, node: ex.TermRef) -> str:
+    def _print_TermRef(self, node: Any) -> str:
         return self._m("stTermRef", self._p(node.args[0]))
 
-    def _print_Inner(self, node: ex.Inner) -> str:
+    def _print_Inner(self, node: Any) -> str:
         return self._m("stInner", *(self._p(a) for a in node.args))
 
-    def _print_Center(self, node: ex.Center) -> str:
+    def _print_Center(self, node: Any) -> str:
         return self._m("stCenter", self._p(node.args[0]))
 
-    def _print_SquaredNorm(self, node: ex.SquaredNorm) -> str:
+    def _print_SquaredNorm(self, node: Any) -> str:
         return self._m("stNormSq", self._p(node.args[0]))
 
-    def _print_Hadamard(self, node: ex.Hadamard) -> str:
+    def _print_Hadamard(self, node: Any) -> str:
         left, right = (self.parenthesize(a, PRECEDENCE["Mul"]) for a in node.args)
         return left + r" \odot " + right
 
-    def _print_OrderedSum(self, node: ex.OrderedSum) -> str:
+    def _print_OrderedSum(self, node: Any) -> str:
         return " + ".join(self._print(a) for a in node.args)
 
-    def _print_Product(self, node: ex.Product) -> str:
+    def _print_Product(self, node: Any) -> str:
         return " ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in node.args)
 
-    def _print_Difference(self, node: ex.Difference) -> str:
+    def _print_Difference(self, node: Any) -> str:
         left, right = node.args
         return self._print(left) + " - " + self.parenthesize(right, PRECEDENCE["Add"])
 

@@ -1,7 +1,10 @@
-"""Reports of a decomposition: Markdown, LaTeX (fragment or standalone), PDF and HTML.
+"""Reports of every result: one pipeline from a result to Markdown, LaTeX (fragment or
+standalone), PDF and HTML.
 
-The content (:mod:`.content`) is built once and laid out per format; every file is written
-atomically, figures included, so a failure never leaves a half-written report.
+A result becomes a :class:`~.document.Document` (what the report says, :mod:`.registry` and
+:mod:`.contents`), which one renderer per format lays out (:mod:`.markdown`, :mod:`.latex`,
+:mod:`.html`; :mod:`.pdf` compiles the LaTeX). Every file is written atomically, pictures
+included, so a failure never leaves a half-written report.
 """
 
 from __future__ import annotations
@@ -9,29 +12,93 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError, SymtransError
-from .content import ReportContent, build
-
-if TYPE_CHECKING:
-    from ..decomposition import Decomposition
+from . import contents  # noqa: F401  (registers every result type's document)
+from .document import Document, Style
+from .registry import document
 
 FORMATS = ("md", "tex", "pdf", "html")
 # Line budgets (in rough characters) for the displayed sums: a standalone article's text
-# width, and a fragment that must fit one column of a two-column paper (IEEEtran).
+# width, a fragment that must fit one column of a two-column paper (IEEEtran), and the
+# Markdown/HTML page.
 STANDALONE_WIDTH = 66.0
 COLUMN_WIDTH = 36.0
+PAGE_WIDTH = 60.0
+
+Templates = str | os.PathLike[str] | None
 
 __all__ = [
     "FORMATS",
-    "ReportContent",
-    "build",
-    "render_format",
-    "save_report",
+    "Document",
+    "Style",
+    "document",
+    "notebook_html",
+    "notebook_latex",
+    "render",
+    "save",
+    "suffix_format",
     "write_atomic",
     "write_sty",
 ]
+
+
+def style_for(fmt: str, top_k: int = 12) -> Style:
+    """How a document is built for ``fmt`` (``fragment``: a LaTeX fragment for a column)."""
+    if fmt == "fragment":
+        return Style(use_macros=True, width=COLUMN_WIDTH, top_k=top_k)
+    if fmt in ("tex", "pdf"):
+        return Style(use_macros=True, width=STANDALONE_WIDTH, top_k=top_k)
+    if fmt in ("md", "html"):
+        return Style(use_macros=False, width=PAGE_WIDTH, top_k=top_k)
+    raise InvalidArgumentError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def render(
+    result: object,
+    fmt: str,
+    *,
+    top_k: int = 12,
+    templates: Templates = None,
+    figure_stem: str | None = None,
+) -> str | bytes:
+    """``result``'s report in ``fmt`` (``md``, ``tex``, ``fragment``, ``pdf``, ``html``).
+    Markdown pictures are written only by :func:`save` (``figure_stem``)."""
+    return _render(result, fmt, top_k=top_k, templates=templates, figure_stem=figure_stem)[0]
+
+
+def _render(
+    result: object,
+    fmt: str,
+    *,
+    top_k: int,
+    templates: Templates,
+    figure_stem: str | None,
+) -> tuple[str | bytes, list[tuple[str, str]]]:
+    """The document in ``fmt`` and the side files it refers to ([(name, svg)])."""
+    doc = document(result, style_for(fmt, top_k))
+    if fmt in ("tex", "pdf", "fragment"):
+        from .latex import latex
+
+        tex = latex(doc, standalone=fmt != "fragment", template_folder=templates)
+        if fmt != "pdf":
+            return tex, []
+        from .pdf import compile_pdf
+
+        return compile_pdf(tex), []
+    if fmt == "html":
+        from .html import html
+
+        return html(doc, templates), []
+    from .markdown import markdown
+
+    if figure_stem is None:
+        return markdown(doc, None, templates), []
+    from .figures import svg
+
+    side = {f.name: (f"{figure_stem}.{f.name}.svg", svg(f.picture)) for f in doc.figures()}
+    text = markdown(doc, {name: path for name, (path, _) in side.items()}, templates)
+    return text, list(side.values())
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -51,79 +118,6 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
-def _figures_svg(content: ReportContent) -> list[tuple[str, str, str]]:
-    """(suffix, caption, svg) for each picture of the report."""
-    from .figures import heatmap_svg, waterfall_svg
-
-    out = [
-        (
-            "waterfall",
-            "Waterfall: each term moves the running sum to the total.",
-            waterfall_svg(content.bars, "contributions, largest first"),
-        )
-    ]
-    if content.heatmap is not None:
-        out.append(
-            (
-                "heads",
-                "Contribution of each head (layer × head).",
-                heatmap_svg(content.heatmap, "head contributions"),
-            )
-        )
-    return out
-
-
-def render_format(
-    d: Decomposition,
-    fmt: str,
-    *,
-    top_k: int = 12,
-    template_folder: str | os.PathLike[str] | None = None,
-    figure_stem: str | None = None,
-) -> tuple[str | bytes, list[tuple[str, str]]]:
-    """The document in ``fmt`` and the side files it refers to ([(name, svg)])."""
-    from .html import html
-    from .latex import latex
-    from .markdown import FigureRef, markdown
-    from .pdf import compile_pdf
-
-    if fmt in ("tex", "pdf"):
-        content = build(d, top_k=top_k, use_macros=True, budget=STANDALONE_WIDTH)
-        tex = latex(content, standalone=True, template_folder=template_folder)
-        return (tex if fmt == "tex" else compile_pdf(tex)), []
-    content = build(d, top_k=top_k, use_macros=False, budget=60.0)
-    if fmt == "html":
-        figures = tuple((caption, _strip_xml(svg)) for _, caption, svg in _figures_svg(content))
-        return html(content, figures, template_folder), []
-    if fmt == "md":
-        if figure_stem is None:
-            return markdown(content, (), template_folder), []
-        side = [
-            (f"{figure_stem}.{suffix}.svg", caption, svg)
-            for suffix, caption, svg in _figures_svg(content)
-        ]
-        refs = tuple(FigureRef(caption, name) for name, caption, _ in side)
-        return markdown(content, refs, template_folder), [(name, svg) for name, _, svg in side]
-    raise InvalidArgumentError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
-def write_sty(folder: str | os.PathLike[str] = ".") -> str:
-    """Copy ``symtrans.sty`` (the notation macros a fragment needs) into ``folder``."""
-    from ..printing.notation import sty_path
-
-    target = Path(folder) / "symtrans.sty"
-    try:
-        write_atomic(target, sty_path().read_bytes())
-    except OSError as exc:
-        raise SymtransError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    return str(target)
-
-
-def _strip_xml(svg: str) -> str:
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
-
-
 def suffix_format(path: str | os.PathLike[str]) -> tuple[Path, str]:
     """``(path, format)`` from the suffix, or :class:`InvalidArgumentError` for one that is
     not a report format."""
@@ -137,12 +131,24 @@ def suffix_format(path: str | os.PathLike[str]) -> tuple[Path, str]:
     return target, fmt
 
 
-def write_document(target: Path, document: str | bytes, side_files: list[tuple[str, str]]) -> str:
-    """The side files (pictures) beside ``target``, then the document, each atomically."""
+def save(
+    result: object,
+    path: str | os.PathLike[str],
+    *,
+    top_k: int = 12,
+    templates: Templates = None,
+) -> str:
+    """Write ``result``'s report in the format its suffix names (.md .tex .pdf .html):
+    the pictures beside it first (Markdown: ``<stem>.<picture>.svg``), then the document,
+    each atomically."""
+    target, fmt = suffix_format(path)  # a bad suffix is refused before any work
+    document_, side_files = _render(
+        result, fmt, top_k=top_k, templates=templates, figure_stem=target.stem
+    )
     try:
         for name, svg in side_files:
             write_atomic(target.parent / name, svg)
-        write_atomic(target, document)
+        write_atomic(target, document_)
     except OSError as exc:
         raise SymtransError(
             f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable folder"
@@ -150,17 +156,30 @@ def write_document(target: Path, document: str | bytes, side_files: list[tuple[s
     return str(target)
 
 
-def save_report(
-    d: Decomposition,
-    path: str | os.PathLike[str],
-    *,
-    top_k: int = 12,
-    template_folder: str | os.PathLike[str] | None = None,
-) -> str:
-    """Write the report in the format its suffix names (.md .tex .pdf .html). Markdown
-    pictures go beside it as ``<stem>.<picture>.svg``."""
-    target, fmt = suffix_format(path)
-    document, side_files = render_format(
-        d, fmt, top_k=top_k, template_folder=template_folder, figure_stem=target.stem
-    )
-    return write_document(target, document, side_files)
+def notebook_html(result: object) -> str:
+    """The HTML report's body with its style, for a notebook cell."""
+    from .html import body_html
+
+    return body_html(str(render(result, "html")))
+
+
+def notebook_latex(result: object) -> str | None:
+    """The identity as display math for a notebook (decompositions only)."""
+    from ..printing.latex import latex
+    from ..results.decomposition import Decomposition
+
+    if isinstance(result, Decomposition):
+        return "$$" + latex(result.expression) + "$$"
+    return None
+
+
+def write_sty(folder: str | os.PathLike[str] = ".") -> str:
+    """Copy ``symtrans.sty`` (the notation macros a fragment needs) into ``folder``."""
+    from ..printing.notation import sty_path
+
+    target = Path(folder) / "symtrans.sty"
+    try:
+        write_atomic(target, sty_path().read_bytes())
+    except OSError as exc:
+        raise SymtransError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    return str(target)

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .content import Bar
-from .sheet import Heatmap, LinePlot
+from .document import Bar, Heatmap, LinePlot, Picture, Waterfall
 
 COLORS = {"positive": "#2166ac", "negative": "#b2182b", "total": "#5a5a5a"}
 
@@ -42,7 +41,18 @@ def _pyplot() -> Any:
     return plt
 
 
-def waterfall_svg(bars: tuple[Bar, ...], title: str) -> str:
+def svg(picture: Picture) -> str:
+    """The picture as an SVG document."""
+    if isinstance(picture, Waterfall):
+        return waterfall_svg(picture.bars, "contributions, largest first", picture.xlabel)
+    if isinstance(picture, LinePlot):
+        return line_svg(picture)
+    return grid_svg(picture)
+
+
+def waterfall_svg(
+    bars: tuple[Bar, ...], title: str, xlabel: str = "contribution to the logit (running sum)"
+) -> str:
     """Horizontal waterfall: each term moves the running sum; the last bar is the total."""
     plt = _pyplot()
     n = len(bars)
@@ -55,27 +65,11 @@ def waterfall_svg(bars: tuple[Bar, ...], title: str) -> str:
     ax.set_yticks(range(n), [b.label for b in bars])
     ax.invert_yaxis()
     ax.axvline(0, color="#444444", linewidth=0.6)
-    ax.set_xlabel("contribution to the logit (running sum)")
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=9)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return _svg(fig)
-
-
-def heatmap_svg(grid: np.ndarray, title: str) -> str:
-    """Layer × head contributions on a diverging scale centred at zero."""
-    layers, heads = grid.shape
-    return grid_svg(
-        Heatmap(
-            grid,
-            "head",
-            "layer",
-            tuple(str(h) for h in range(heads)),
-            tuple(str(layer) for layer in range(layers)),
-            "contribution",
-        ),
-        title,
-    )
 
 
 def line_svg(plot: LinePlot) -> str:

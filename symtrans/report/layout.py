@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..printing.notation import expand
+
+if TYPE_CHECKING:
+    from .document import Document
 
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _SCRIPT = re.compile(r"[_^]\{([^{}]*)\}")
@@ -83,3 +88,31 @@ def plain_number(value: float, digits: int = 6) -> str:
         return "0"
     text = f"{value:.{digits}g}"
     return text.replace("e-0", "e-").replace("e+0", "e+")
+
+
+def verdict(doc: Document, passed: str, failed: str) -> str:
+    """``passed`` or ``failed`` as the document's check says ("" without one)."""
+    if doc.verification is None:
+        return ""
+    return passed if doc.verification.check.passed else failed
+
+
+def check_context(
+    doc: Document, number: Callable[[float, int], str], escape: Callable[[str], str]
+) -> dict[str, object] | None:
+    """The verification line's parts for a template: numbers written by ``number(value,
+    digits)``, text by ``escape``."""
+    if doc.verification is None:
+        return None
+    v = doc.verification
+    c = v.check
+    return {
+        "what": escape(v.what),
+        "value": escape(v.value),
+        "reference": escape(v.reference),
+        "passed": c.passed,
+        "total": number(c.total, 12),
+        "model_logit": number(c.model_logit, 12),
+        "difference": number(c.difference, 3),
+        "tolerance": number(c.tolerance, 3),
+    }

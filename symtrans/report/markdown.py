@@ -1,80 +1,143 @@
-"""The report as Markdown: math in ``$$ \\begin{aligned} ... $$`` blocks that KaTeX and
-MathJax both read; every token string escaped (code spans or backslash escapes, never HTML)."""
+"""A :class:`~.document.Document` as Markdown: math in ``$$ \\begin{aligned} ... $$`` blocks
+that KaTeX and MathJax both read; every token string escaped (code spans or backslash
+escapes, never HTML); pictures as SVG files beside the document."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from functools import singledispatch
 
 from ..printing.escape import markdown_code, markdown_text
+from ..printing.notation import expand
 from ..templates import render
-from .content import ReportContent
-from .layout import plain_number
+from .document import (
+    Block,
+    Cell,
+    Code,
+    Column,
+    Document,
+    Equation,
+    Figure,
+    Inline,
+    Math,
+    Paragraph,
+    Plain,
+    Strong,
+    Table,
+    Text,
+    Token,
+)
+from .layout import check_context, plain_number, verdict
 
 
-@dataclass(frozen=True)
-class FigureRef:
-    alt: str
-    path: str
+@singledispatch
+def inline(piece: Inline) -> str:
+    return markdown_text(str(piece))
+
+
+@inline.register
+def _(piece: Token) -> str:
+    return markdown_code(piece.text)
+
+
+@inline.register
+def _(piece: Code) -> str:
+    return markdown_code(piece.text)
+
+
+@inline.register
+def _(piece: Math) -> str:
+    return f"${expand(piece.tex)}$"
+
+
+@inline.register
+def _(piece: Strong) -> str:
+    return f"**{markdown_text(piece.text)}**"
+
+
+def text(t: Text) -> str:
+    return "".join(inline(piece) for piece in t)
+
+
+def cell(value: Cell, column: Column, digits: int) -> str:
+    kind = column.kind
+    if isinstance(value, Plain):
+        return markdown_text(value.text)
+    if value is None or (kind == "math" and value == ""):
+        return ""
+    if kind == "number":
+        return plain_number(float(value), digits)
+    if kind == "percent":
+        return f"{float(value):.1%}"
+    if kind == "int":
+        return str(value)
+    if kind == "math":
+        return f"${expand(str(value))}$"
+    if kind in ("code", "token"):
+        return markdown_code(str(value), in_table=True)
+    return markdown_text(str(value))
+
+
+def block(b: Block, digits: int, figures: dict[str, str]) -> dict[str, object]:
+    """A block as the template lays it out (``kind`` and its parts)."""
+    if isinstance(b, Paragraph):
+        return {"kind": "paragraph", "text": text(b.text)}
+    if isinstance(b, Equation):
+        body = " \\\\\n".join(expand(line) for line in b.lines)
+        return {"kind": "equation", "caption": text(b.caption), "body": body}
+    if isinstance(b, Table):
+        rows = []
+        for r, row in enumerate(b.rows):
+            cells = [cell(v, c, digits) for v, c in zip(row, b.columns, strict=True)]
+            if r in b.strong_rows:
+                cells = [f"**{c}**" if c else c for c in cells]
+            rows.append(" | ".join(cells))
+        return {
+            "kind": "table",
+            "header": " | ".join(markdown_text(c.header) for c in b.columns),
+            "align": " | ".join(
+                "---:" if c.kind in ("number", "int", "percent") else ":---" for c in b.columns
+            ),
+            "rows": rows,
+        }
+    return {
+        "kind": "figure",
+        "caption": markdown_text(b.caption),
+        "path": figures.get(b.name),
+    }
 
 
 def markdown(
-    content: ReportContent,
-    figures: tuple[FigureRef, ...] = (),
+    doc: Document,
+    figures: dict[str, str] | None = None,
     template_folder: str | os.PathLike[str] | None = None,
 ) -> str:
-    c = content
-    digits = c.digits
-    rows = [
-        {
-            "rank": "" if r.rank is None else str(r.rank),
-            "label": f"**{r.label}**"
-            if r.kind == "total"
-            else (
-                markdown_code(r.label, in_table=True)
-                if r.kind in ("term", "bias")
-                else markdown_text(r.label)
-            ),
-            "symbol": f"${r.symbol}$" if r.symbol else "",
-            "value": f"**{plain_number(r.value, digits)}**"
-            if r.kind == "total"
-            else plain_number(r.value, digits),
-            "share": "" if r.share is None else f"{r.share:.1%}",
-        }
-        for r in c.rows
-    ]
-    tokens = " ".join(
-        f"**{markdown_code(t)}**" if here else markdown_code(t) for t, here in c.tokens
-    )
-    check = c.check
+    """``figures``: the side file each figure's picture is in (by figure name); figures
+    without one are left out."""
+    paths = figures or {}
     return render(
         "report.md",
         {
-            "answer": markdown_code(c.title_answer),
-            "vs": "" if c.title_vs is None else " − " + markdown_code(c.title_vs),
-            "prompt": markdown_text(c.prompt),
-            "model_line": markdown_text(c.model_line),
-            "split": c.split,
-            "position": c.position,
-            "tokens": tokens,
-            "equations": [
-                {"caption": e.caption, "body": " \\\\\n".join(e.lines)} for e in c.equations
-            ],
-            "rows": rows,
-            "sources": [
+            "title": text(doc.title),
+            "facts": [{"key": markdown_text(k), "value": text(v)} for k, v in doc.facts],
+            "tokens": " ".join(
+                f"**{markdown_code(t)}**" if here else markdown_code(t) for t, here in doc.tokens
+            ),
+            "sections": [
                 {
-                    "position": s.position,
-                    "token": markdown_code(s.token, in_table=True),
-                    "value": plain_number(s.value, digits),
+                    "title": markdown_text(s.title),
+                    "level": s.level,
+                    "blocks": [
+                        block(b, doc.digits, paths)
+                        for b in s.blocks
+                        if not isinstance(b, Figure) or b.name in paths
+                    ],
                 }
-                for s in c.sources
+                for s in doc.sections
             ],
-            "figures": [{"alt": markdown_text(f.alt), "path": f.path} for f in figures],
-            "verdict": "**Pass**" if check.passed else "**FAIL**",
-            "total": plain_number(check.total, 12),
-            "model_logit": plain_number(check.model_logit, 12),
-            "difference": plain_number(check.difference, 3),
-            "tolerance": plain_number(check.tolerance, 3),
+            "check": check_context(doc, plain_number, markdown_text),
+            "verdict": verdict(doc, "**Pass**", "**FAIL**"),
+            "prompt": markdown_text(doc.prompt),
         },
         template_folder,
     )

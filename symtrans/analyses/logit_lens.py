@@ -7,64 +7,39 @@ Entry ``l`` is ``<c(γ⊙u), x^l_p> / σ(x^l_p) + <β, u> + b_U`` with ``x^0`` t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from .adapter.protocol import Hook, HookKey
-from .decompose import _resolve_position, direction_ids, model_info, resolve_model
-from .decomposition import ModelInfo
-from .evaluate import ACCUMULATE, unembed_direction
-from .report.sheet import Reportable, Sheet
-
-
-@dataclass(frozen=True, eq=False)
-class LogitLens(Reportable):
-    prompt: str
-    answer: str
-    vs: str | None
-    position: int
-    labels: tuple[str, ...]  # "embed", "0_resid_post", ...
-    values: np.ndarray  # [n_layers + 1]
-    model_logit: float
-    model: ModelInfo
-    token_strings: tuple[str, ...]
-    scales: np.ndarray  # [n_layers + 1]: σ(x^l_p), each prefix's own scale
-    constant: float  # <β, u> + b_U
-
-    @property
-    def error(self) -> float:
-        """The last entry minus the model's logit: zero up to rounding."""
-        return float(self.values[-1]) - self.model_logit
-
-    def sheet(self, use_macros: bool = False) -> Sheet:
-        from .report.analyses import lens_sheet
-
-        return lens_sheet(self, use_macros)
+from ..adapter import model_info, resolve
+from ..adapter.protocol import Hook, HookKey
+from ..results.lens import LogitLens
+from ..trace.evaluate import direction_logits, unembed_direction
+from ..trace.inputs import direction_ids, resolve_position
+from ..trace.run import forward
+from ..trace.splits import ACCUMULATE
 
 
 def logit_lens(
     model: Any, prompt: str, answer: str, vs: str | None = None, position: int = -1
 ) -> LogitLens:
     """The logit of ``answer`` (minus ``vs``) read from every prefix of the residual."""
-    adapter = resolve_model(model)
+    adapter = resolve(model)
     spec = adapter.spec
     tokens = adapter.tokenize(prompt)
-    pos = _resolve_position(position, len(tokens), prompt)
+    pos = resolve_position(position, len(tokens), prompt)
     a, b = direction_ids(adapter, answer, vs)
     keys = {HookKey(Hook.EMBED)} | {HookKey(Hook.ATTN_OUT, layer) for layer in range(spec.n_layers)}
     if spec.has_pos_embed:
         keys.add(HookKey(Hook.POS_EMBED))
     if spec.has_mlp:
         keys |= {HookKey(Hook.MLP_OUT, layer) for layer in range(spec.n_layers)}
-    run = adapter.run(torch.tensor([tokens]), torch.tensor([pos]), frozenset(keys))
+    run = forward(adapter, [tokens], [pos], keys, prompts=[prompt])
     acts = {k: v[0].to(ACCUMULATE) for k, v in run.activations.items()}
 
-    directions, biases = unembed_direction(
-        adapter, torch.tensor([a]), None if b is None else torch.tensor([b])
-    )
+    answer_ids = torch.tensor([a])
+    vs_ids = None if b is None else torch.tensor([b])
+    directions, biases = unembed_direction(adapter, answer_ids, vs_ids)
     u = directions[0]
     norm = spec.norm.to(ACCUMULATE)
     w = norm.read_vector(u)
@@ -82,8 +57,6 @@ def logit_lens(
     stack = torch.stack(prefixes)  # [n_layers + 1, d_model]
     scales = norm.scale(stack)
     values = (stack @ w) / scales + constant
-    logits = run.logits[0].to(ACCUMULATE)
-    model_logit = float(logits[a] - (logits[b] if b is not None else 0))
     labels = ("embed",) + tuple(f"{layer}_resid_post" for layer in range(spec.n_layers))
     return LogitLens(
         prompt=prompt,
@@ -92,7 +65,7 @@ def logit_lens(
         position=pos,
         labels=labels,
         values=values.numpy(),
-        model_logit=model_logit,
+        model_logit=float(direction_logits(run, answer_ids, vs_ids)[0]),
         model=model_info(adapter),
         token_strings=tuple(adapter.token_strings(tokens)),
         scales=scales.numpy(),

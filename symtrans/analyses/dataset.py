@@ -1,5 +1,5 @@
-"""A decomposition over a dataset: every prompt's logit (difference) as an exact sum, and the
-mean ± standard deviation of each term over the prompts.
+"""``st.decompose_dataset``: every prompt's logit (difference) as an exact sum, and the mean ±
+standard deviation of each term over the prompts.
 
 Prompts are decomposed ``batch_size`` at a time (one forward pass per group of equal-length
 prompts in a batch) and folded into running sums (Chan et al.'s parallel update of mean and
@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .decompose import decompose, model_info, resolve_model
-from .decomposition import ModelInfo
-from .errors import InvalidArgumentError
-from .labels import Label
-from .report.sheet import Reportable, Sheet
-from .splits import Split, check_split
-from .verify import Check, require
+from ..adapter import model_info, resolve
+from ..errors import InvalidArgumentError
+from ..kinds import Split, check_split
+from ..labels import Label
+from ..results.dataset import DatasetDecomposition
+from ..verify import verify as verify_result
+from .decompose import decompose
 
 
 @dataclass
@@ -49,77 +49,6 @@ class _Moments:
         if self.count < 2:
             return np.zeros_like(self.mean)
         return np.sqrt(self.m2 / (self.count - 1))
-
-
-@dataclass(frozen=True, eq=False)
-class DatasetDecomposition(Reportable):
-    """Mean and spread of every term of a split over many prompts.
-
-    ``mean`` and ``std`` are ``[terms]``; per prompt, ``totals`` and ``model_logits`` are
-    ``[count]`` (two numbers each, kept even when streaming) and ``values`` is
-    ``[count, terms]`` with ``keep_values=True``, ``None`` otherwise."""
-
-    model: ModelInfo
-    split: str
-    labels: tuple[Label, ...]
-    count: int
-    mean: np.ndarray  # [terms]
-    std: np.ndarray  # [terms]
-    constant_mean: float  # mean of <β, u> + b_U
-    constant_std: float
-    totals: np.ndarray  # [count]
-    model_logits: np.ndarray  # [count]
-    tolerances: np.ndarray  # [count], each prompt's default tolerance
-    values: np.ndarray | None  # [count, terms]
-    examples: tuple[tuple[str, str, str | None], ...]  # the first few (prompt, answer, vs)
-
-    @property
-    def total_mean(self) -> float:
-        """``Σ_i mean_i + mean constant``: equals the mean of the model's logits."""
-        return float(np.sum(self.mean) + self.constant_mean)
-
-    @property
-    def model_logit_mean(self) -> float:
-        return float(np.mean(self.model_logits))
-
-    @property
-    def max_error(self) -> float:
-        """The largest ``|Σ terms − model logit|`` over the prompts."""
-        return float(np.max(np.abs(self.totals - self.model_logits)))
-
-    def top(self, k: int) -> list[tuple[Label, float, float]]:
-        """``(label, mean, std)`` of the ``k`` terms of largest ``|mean|``."""
-        order = np.argsort(-np.abs(self.mean), kind="stable")[:k]
-        return [(self.labels[i], float(self.mean[i]), float(self.std[i])) for i in order]
-
-    def worst(self) -> tuple[int, Check]:
-        """The prompt whose error is largest against its tolerance, and its check."""
-        worst = int(np.argmax(np.abs(self.totals - self.model_logits) - self.tolerances))
-        return worst, Check(
-            float(self.totals[worst]),
-            float(self.model_logits[worst]),
-            float(self.tolerances[worst]),
-        )
-
-    def verify(self) -> DatasetDecomposition:
-        """``self`` if every prompt added up within its tolerance (checked while streaming,
-        so this only re-reads the record)."""
-        worst, check = self.worst()
-        require(
-            check,
-            prompt=f"#{worst} of the dataset",
-            position=-1,
-            direction="per prompt",
-            dtype=self.model.dtype,
-            kind=self.model.norm,
-            magnitude=float(self.tolerances[worst]),
-        )
-        return self
-
-    def sheet(self, use_macros: bool = False) -> Sheet:
-        from .report.analyses import dataset_sheet
-
-        return dataset_sheet(self)
 
 
 def _items(
@@ -166,7 +95,7 @@ def decompose_dataset(
     split = check_split(split)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
-    adapter = resolve_model(model)
+    adapter = resolve(model)
     total = len(prompts) if hasattr(prompts, "__len__") else None  # type: ignore[arg-type]
     items = _items(prompts, answer, vs)
 
@@ -178,7 +107,7 @@ def decompose_dataset(
     labels: tuple[Label, ...] = ()
     totals: list[float] = []
     logits: list[float] = []
-    tolerances: list[float] = []
+    magnitudes: list[float] = []
     kept: list[np.ndarray] = []
     examples: list[tuple[str, str, str | None]] = []
     try:
@@ -191,10 +120,8 @@ def decompose_dataset(
                 split=split,
                 position=position,
             )
-            tols = [d.tolerance for d in b]  # Σ|terms| once per prompt: check and record
             if verify:
-                for d, tol in zip(b, tols, strict=True):
-                    d.verify(atol=tol)
+                verify_result(b)
             if moments is None:
                 labels = b.labels
                 moments = _Moments(0, np.zeros(len(labels)), np.zeros(len(labels)))
@@ -207,7 +134,7 @@ def decompose_dataset(
             constants.add(b.constants[:, None])
             totals.extend(b.totals.tolist())
             logits.extend(b.model_logits.tolist())
-            tolerances.extend(tols)
+            magnitudes.extend(d.magnitude for d in b)
             if keep_values:
                 kept.append(b.values)
             examples.extend(chunk[: max(0, 10 - len(examples))])
@@ -227,7 +154,7 @@ def decompose_dataset(
         constant_std=float(constants.std()[0]),
         totals=np.array(totals),
         model_logits=np.array(logits),
-        tolerances=np.array(tolerances),
+        magnitudes=np.array(magnitudes),
         values=np.concatenate(kept) if keep_values else None,
         examples=tuple(examples),
     )

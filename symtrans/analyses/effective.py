@@ -29,12 +29,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import labels as lb
-from .adapter.protocol import Hook, HookKey, ModelAdapter, Patch, RunResult
-from .decomposition import Decomposition
-from .errors import InvalidArgumentError
-from .evaluate import ACCUMULATE, term_inner_products
-from .splits import check_split, required_hooks, term_labels
+from .. import labels as lb
+from ..adapter import resolve
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, Patch, RunResult
+from ..errors import InvalidArgumentError
+from ..kinds import check_split
+from ..results.decomposition import Decomposition
+from ..trace.evaluate import answer_direction
+from ..trace.run import forward
+from ..trace.splits import ACCUMULATE, required_hooks, term_inner_products, term_labels
 
 BATCH = 1024  # one-token inputs per forward pass
 MODEL_RTOL = 1e-6  # the embed term of d vs the model's: a larger gap means another model
@@ -55,7 +58,8 @@ def isolated_run(
     if not attention:
         patches[HookKey(Hook.ATTN_OUT, 0)] = _zero
     tokens = ids.reshape(-1, 1).to(torch.long)
-    return adapter.run(tokens, torch.zeros(len(tokens), dtype=torch.long), keys, patches)
+    positions = torch.zeros(len(tokens), dtype=torch.long)
+    return forward(adapter, tokens, positions, keys, patches=patches)
 
 
 def _token_ids(adapter: ModelAdapter, tokens: Sequence[int | str] | Tensor | None) -> Tensor:
@@ -105,9 +109,7 @@ def effective_embedding(
     """``W_EE[tokens]``, ``[k, d_model]`` float64: the residual after block 0 for each token
     alone at position 0 with no positional embedding (every token when ``tokens`` is None).
     ``attention=False`` zeroes block 0's attention output (``W_EE0 = W_E + MLP0``)."""
-    from .decompose import resolve_model
-
-    adapter = resolve_model(model)
+    adapter = resolve(model)
     spec = adapter.spec
     ids = _token_ids(adapter, tokens)
     parts = [HookKey(Hook.EMBED)]
@@ -134,9 +136,6 @@ def effective_decomposition(model: Any, d: Decomposition, attention: bool = True
     block 0's terms by what they add beyond the isolated token: the same logit, the same
     total, exact. ``d`` must come straight from :func:`symtrans.decompose` (any split but
     ``"positions"``) with ``model``."""
-    from .decompose import resolve_model
-    from .paths import direction
-
     if d.split == "positions":
         raise InvalidArgumentError(
             "the effective embedding needs block 0's head terms whole, but split='positions' "
@@ -145,7 +144,7 @@ def effective_decomposition(model: Any, d: Decomposition, attention: bool = True
             "split='heads' (or 'layers', 'components', 'neurons') and call "
             "d.effective_embedding(model) on that"
         )
-    adapter = resolve_model(model)
+    adapter = resolve(model)
     spec = adapter.spec
     split = check_split(d.split)
     expected = tuple(term_labels(spec, split, 0))
@@ -159,7 +158,7 @@ def effective_decomposition(model: Any, d: Decomposition, attention: bool = True
         )
     token = d.tokens[d.position]
     run = isolated_run(adapter, torch.tensor([token]), required_hooks(spec, split), attention)
-    w = spec.norm.to(ACCUMULATE).read_vector(direction(adapter, d))  # [d_model]
+    w = spec.norm.to(ACCUMULATE).read_vector(answer_direction(adapter, d.answer, d.vs))
     iso = (term_inner_products(adapter, run, split, w[None], 0)[0] / d.scale).cpu().numpy()
     if abs(iso[0] - d.values[0]) > MODEL_RTOL * max(1.0, abs(float(d.values[0]))):
         raise InvalidArgumentError(

@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import labels as lb
-from .adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
-from .decomposition import Decomposition
-from .errors import InvalidArgumentError
-from .evaluate import ACCUMULATE
+from .. import labels as lb
+from ..adapter import resolve
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
+from ..errors import InvalidArgumentError
+from ..results.decomposition import Decomposition
+from ..trace.run import forward
+from ..trace.splits import ACCUMULATE
 
 SCALE_RTOL = 1e-6  # σ from a new run vs d.scale: a larger gap means another model or prompt
 
@@ -72,9 +74,7 @@ def ablate(
             "minus the removed terms, which needs their vectors; pass model= (the model d was "
             "decomposed from)"
         )
-    from .decompose import resolve_model
-
-    adapter = resolve_model(model)
+    adapter = resolve(model)
     r, x = removed_vector(adapter, d, chosen)
     norm = adapter.spec.norm.to(ACCUMULATE)
     new_scale = float(norm.scale(x - r))
@@ -89,11 +89,7 @@ def removed_vector(
     keys = {HookKey(Hook.RESID_FINAL)}
     for label in labels:
         keys |= _hooks(label)
-    run = adapter.run(
-        torch.tensor([list(d.tokens)], dtype=torch.long),
-        torch.tensor([d.position], dtype=torch.long),
-        frozenset(keys),
-    )
+    run = forward(adapter, [list(d.tokens)], [d.position], keys, prompts=[d.prompt])
     x = run.activations[HookKey(Hook.RESID_FINAL)][0].to(ACCUMULATE)
     scale = float(adapter.spec.norm.to(ACCUMULATE).scale(x))
     if abs(scale - d.scale) > SCALE_RTOL * d.scale:
@@ -207,10 +203,9 @@ def _(label: lb.HeadOut, adapter: ModelAdapter, run: RunResult) -> Tensor:
 @_vector.register
 def _(label: lb.HeadSource, adapter: ModelAdapter, run: RunResult) -> Tensor:
     weight = _act(run, Hook.PATTERN, label.layer)[label.head, label.source]
-    v = run.activations[HookKey(Hook.V, label.layer)][0].to(ACCUMULATE)  # [pos, h_kv, d]
-    head = label.head // (adapter.spec.n_heads // v.shape[1])  # grouped-query attention
+    v = run.activations[HookKey(Hook.V, label.layer)][0].to(ACCUMULATE)  # [pos, h, d]
     W_O = adapter.W_O(label.layer)[label.head].to(ACCUMULATE)
-    return weight * einops.einsum(v[label.source, head], W_O, "d, d m -> m")
+    return weight * einops.einsum(v[label.source, label.head], W_O, "d, d m -> m")
 
 
 @_vector.register

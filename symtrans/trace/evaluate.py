@@ -1,0 +1,85 @@
+"""Numbers for every term: ``<c(γ⊙u), t_i> / σ``, projected first.
+
+The read-out vector ``w = c(γ⊙u)`` is formed once per prompt and every term of a split is an
+inner product with it (:mod:`.splits`). Everything is computed in float64 from the model's own
+activations, whatever the model's dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
+from ..kinds import Split
+from .inputs import direction_ids
+from .splits import ACCUMULATE, term_inner_products
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One group of prompts (same destination position) evaluated for one split."""
+
+    values: Float[Tensor, "batch terms"]  # each term's contribution <w, t_i> / σ
+    beta_term: Float[Tensor, " batch"]  # <β, u>
+    unembed_bias: Float[Tensor, " batch"]  # b_U (difference)
+    scale: Float[Tensor, " batch"]  # σ(x^L_p), the frozen scale
+    model_logits: Float[Tensor, " batch"]  # the model's own logit (or logit difference)
+
+
+def unembed_direction(
+    adapter: ModelAdapter, answer: Int[Tensor, " batch"], vs: Int[Tensor, " batch"] | None
+) -> tuple[Float[Tensor, "batch d_model"], Float[Tensor, " batch"]]:
+    """``u = W_U[:, answer] - W_U[:, vs]`` and ``b_U[answer] - b_U[vs]``, float64 (no
+    ``vs``: the answer's alone)."""
+    W_a, b_a = adapter.unembed(answer)
+    u, b_U = W_a.to(ACCUMULATE), b_a.to(ACCUMULATE)
+    if vs is not None:
+        W_b, b_b = adapter.unembed(vs)
+        u, b_U = u - W_b.to(ACCUMULATE), b_U - b_b.to(ACCUMULATE)
+    return u, b_U
+
+
+def answer_direction(
+    adapter: ModelAdapter, answer: str, vs: str | None
+) -> Float[Tensor, " d_model"]:
+    """``u = W_U[:, answer]`` (minus ``W_U[:, vs]``) for one answer, float64."""
+    a, b = direction_ids(adapter, answer, vs)
+    u, _ = unembed_direction(adapter, torch.tensor([a]), None if b is None else torch.tensor([b]))
+    return u[0]
+
+
+def direction_logits(
+    run: RunResult, answer: Int[Tensor, " batch"], vs: Int[Tensor, " batch"] | None
+) -> Float[Tensor, " batch"]:
+    """The model's own logit of ``answer`` (minus that of ``vs``) at each destination."""
+    logits = run.logits.to(ACCUMULATE)
+    rows = torch.arange(logits.shape[0])
+    out = logits[rows, answer]
+    return out if vs is None else out - logits[rows, vs]
+
+
+def evaluate(
+    adapter: ModelAdapter,
+    run: RunResult,
+    split: Split,
+    answer: Int[Tensor, " batch"],
+    vs: Int[Tensor, " batch"] | None,
+    position: int,
+) -> Evaluation:
+    """Evaluate the identity for one group of prompts sharing the destination ``position``."""
+    norm = adapter.spec.norm.to(ACCUMULATE)
+    u, b_U = unembed_direction(adapter, answer, vs)
+    w = norm.read_vector(u)
+    scale = norm.scale(run.activations[HookKey(Hook.RESID_FINAL)].to(ACCUMULATE))
+    values = term_inner_products(adapter, run, split, w, position) / scale.unsqueeze(-1)
+    return Evaluation(
+        values=values,
+        beta_term=norm.constant(u),
+        unembed_bias=b_U,
+        scale=scale,
+        model_logits=direction_logits(run, answer, vs),
+    )
