@@ -10,29 +10,29 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_grad_enabled(False)
 
+# Hypothesis: `make test` and CI draw the same examples on every run (derandomized, no example
+# database), so a correct change cannot fail by chance; `make fuzz` explores with new random
+# examples and keeps the failures it finds in a database outside the repository.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(
+        str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "symtrans-hypothesis")
+    ),
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("SYMTRANS_HYPOTHESIS", "ci"))
+
 PROMPT = "Dublin is the capital city of"
 
 
-def _hooked_transformer_available() -> bool:
-    try:
-        from transformer_lens import HookedTransformer  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# The legacy HookedTransformer API exists only in TransformerLens 2.x/3.x: under 4.x its tests
-# are not collected here and `make test-tl3` runs them (with SYMTRANS_REQUIRE_HOOKED=1 they
-# are always collected, so a missing API fails loudly).
-collect_ignore = (
-    []
-    if _hooked_transformer_available() or os.environ.get("SYMTRANS_REQUIRE_HOOKED")
-    else ["test_hooked_transformer.py"]
-)
 CORPUS = [
     "Dublin is the capital city of Ireland.",
     "Paris is the capital city of France.",

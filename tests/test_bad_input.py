@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import strategies as hs
 
 import symtrans as st
 from symtrans.cli import main
-from symtrans.models.facts import DEMO_ANSWER, DEMO_PROMPT
+from symtrans.models.facts import CAPITALS, DEMO_ANSWER, DEMO_PROMPT
 
 
 @pytest.fixture(scope="module")
@@ -168,39 +169,62 @@ def test_unknown_suffix(demo, tmp_path):
 
 
 # -- fuzzing -------------------------------------------------------------------------------
-PROMPTS = hs.text(alphabet=hs.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+# Half the prompts are facts the model knows (so the exact path is taken often), half any text.
+PROMPTS = hs.one_of(
+    hs.sampled_from([f"{city} is the capital city of" for city, _ in CAPITALS[:20]]),
+    hs.text(alphabet=hs.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40),
+)
 ANSWERS = hs.one_of(
     hs.sampled_from([" Ireland", " France", "Ireland", " is", "", " Dublin x"]), hs.text(max_size=6)
 )
 SPLITS = hs.one_of(hs.sampled_from(st.SPLITS), hs.text(max_size=8))
-POSITIONS = hs.integers(min_value=-80, max_value=80)
+POSITIONS = hs.one_of(hs.just(-1), hs.integers(min_value=-80, max_value=80))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(PROMPTS, ANSWERS, hs.one_of(hs.none(), ANSWERS), SPLITS, POSITIONS)
-def test_api_fuzz_adds_up_or_says_why(model, prompt, answer, vs, split, position):
+def test_api_fuzz_adds_up_or_says_why(model):
     """Any prompt, answer, vs, split and position: an exact decomposition, or a SymtransError
-    whose message names what was given — never another exception."""
-    try:
-        d = st.decompose(model, prompt, answer=answer, vs=vs, split=split, position=position)
-    except st.SymtransError as exc:
-        message = str(exc)
-        assert len(message) > 30 and "\n" not in message
-        return
-    d.verify()
-    assert abs(d.total - d.model_logit) <= 1e-10
+    whose message names what was given — never another exception. Both paths are taken:
+    the counts of exact decompositions and of refusals are asserted."""
+    outcomes: Counter[str] = Counter()
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(PROMPTS, ANSWERS, hs.one_of(hs.none(), ANSWERS), SPLITS, POSITIONS)
+    def case(prompt, answer, vs, split, position):  # type: ignore[no-untyped-def]
+        try:
+            d = st.decompose(model, prompt, answer=answer, vs=vs, split=split, position=position)
+        except st.SymtransError as exc:
+            message = str(exc)
+            assert len(message) > 30 and "\n" not in message
+            outcomes["refused"] += 1
+            return
+        d.verify()
+        assert abs(d.total - d.model_logit) <= 1e-10
+        outcomes["exact"] += 1
+
+    case()
+    assert outcomes["exact"] >= 10 and outcomes["refused"] >= 100, outcomes
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(PROMPTS, ANSWERS, SPLITS, POSITIONS, hs.sampled_from(["verify", "report"]))
-def test_cli_fuzz_exit_codes_and_one_line(tmp_path_factory, prompt, answer, split, position, cmd):
-    args = [cmd, "--prompt", prompt, "--answer", answer, "--split", split, f"--position={position}"]
-    if cmd == "report":
-        args += ["-o", str(tmp_path_factory.mktemp("r")), "--format", "md,html"]
-    code, out, err = run_main(args)
-    assert code in (0, 2), (args, code, err)
-    assert "Traceback" not in err
-    if code == 2:
-        assert err.startswith("symtrans: error: ") and err.count("\n") == 1
-    else:
-        assert out.rstrip().splitlines()[-1].startswith("ok: sum of")
+def test_cli_fuzz_exit_codes_and_one_line(tmp_path_factory):
+    """Any input to `verify` and `report`: exit 0 with the verification line, or exit 2 with
+    one line on stderr. Both paths are taken (their counts are asserted)."""
+    outcomes: Counter[int] = Counter()
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(PROMPTS, ANSWERS, SPLITS, POSITIONS, hs.sampled_from(["verify", "report"]))
+    def case(prompt, answer, split, position, cmd):  # type: ignore[no-untyped-def]
+        args = [cmd, "--prompt", prompt, "--answer", answer, "--split", split]
+        args.append(f"--position={position}")
+        if cmd == "report":
+            args += ["-o", str(tmp_path_factory.mktemp("r")), "--format", "md,html"]
+        code, out, err = run_main(args)
+        assert code in (0, 2), (args, code, err)
+        assert "Traceback" not in err
+        if code == 2:
+            assert err.startswith("symtrans: error: ") and err.count("\n") == 1
+        else:
+            assert out.rstrip().splitlines()[-1].startswith("ok: sum of")
+        outcomes[code] += 1
+
+    case()
+    assert outcomes[0] >= 5 and outcomes[2] >= 50, outcomes

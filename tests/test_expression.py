@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 
 import pytest
 import sympy
@@ -120,13 +122,145 @@ def test_token_text_cannot_become_latex_markup(text):
     assert all(ch.isascii() for ch in inner)
 
 
-def test_direction_and_scale_symbols_evaluate(layers):
-    """The symbolic identity, with numbers put in for the symbols, gives the total."""
-    d = layers
-    lam = 1 / (d.model.d_model**0.5 * d.scale)
-    inner = sum(d.values) * d.scale
-    assert float(sympy.sqrt(d.model.d_model) * lam * inner) + d.constant == pytest.approx(
-        d.total, abs=1e-12
-    )
-    assert d.model.dtype == "float64" and isinstance(d.values[0].item(), float)
-    assert torch.get_default_dtype() == torch.float32  # symtrans leaves global state alone
+def evaluate(expr: sympy.Basic, leaf: Callable[[sympy.Basic], float | None]) -> float:
+    """The number ``expr`` stands for: ``leaf(node)`` gives the leaves' numbers (None: not a
+    leaf), sums over an index are expanded term by term, and the symtrans nodes combine as
+    their names say (OrderedSum adds, Product multiplies, Difference subtracts)."""
+    value = leaf(expr)
+    if value is not None:
+        return value
+    if isinstance(expr, sympy.Equality):
+        return evaluate(expr.rhs, leaf)
+    if isinstance(expr, (ex.OrderedSum, sympy.Add)):
+        return sum(evaluate(a, leaf) for a in expr.args)
+    if isinstance(expr, (ex.Product, sympy.Mul)):
+        return math.prod(evaluate(a, leaf) for a in expr.args)
+    if isinstance(expr, ex.Difference):
+        return evaluate(expr.args[0], leaf) - evaluate(expr.args[1], leaf)
+    if isinstance(expr, sympy.Pow):
+        return evaluate(expr.base, leaf) ** evaluate(expr.exp, leaf)
+    if isinstance(expr, sympy.Sum):
+        (index, low, high), *rest = expr.limits
+        inner = sympy.Sum(expr.function, *rest) if rest else expr.function
+        return sum(evaluate(inner.subs(index, k), leaf) for k in range(int(low), int(high) + 1))
+    if expr.is_number:
+        return float(expr)
+    raise AssertionError(f"no number for {expr!r}")
+
+
+def hf_numbers(hf, d):  # type: ignore[no-untyped-def]
+    """From Hugging Face's GPT-2 alone: the final norm's input ``x``, each block's output,
+    the embedding rows, the read-out ``γ ⊙ u``, ``β``, and the model's logit."""
+    ids = torch.tensor([list(d.tokens)])
+    seen = {}
+    handle = hf.transformer.ln_f.register_forward_pre_hook(lambda m, a: seen.update(x=a[0]))
+    out = hf(ids, output_hidden_states=True)
+    handle.remove()
+    p = d.position
+    x = seen["x"][0, p]
+    hidden = [h[0, p] for h in out.hidden_states[:-1]] + [x]  # entering each block, and x
+    W_U = hf.lm_head.weight
+    answer = W_U[hf_token(hf, d.answer)]
+    u = answer - (W_U[hf_token(hf, d.vs)] if d.vs is not None else 0)
+    logits = out.logits[0, p]
+    logit = logits[hf_token(hf, d.answer)] - (logits[hf_token(hf, d.vs)] if d.vs is not None else 0)
+    ln = hf.transformer.ln_f
+    return {
+        "x": x,
+        "blocks": [hidden[i + 1] - hidden[i] for i in range(len(hidden) - 1)],
+        "embed": hf.transformer.wte.weight[d.tokens[p]],
+        "pos": hf.transformer.wpe.weight[p],
+        "read": ln.weight * u,
+        "beta": ln.bias,
+        "u": u,
+        "eps": ln.eps,
+        "logit": float(logit),
+    }
+
+
+def hf_token(hf, text: str) -> int:  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(hf.name_or_path)
+    (token,) = tokenizer.encode(text, add_special_tokens=False)
+    return int(token)
+
+
+@pytest.mark.parametrize("vs", [None, " France"])
+def test_the_expression_evaluates_to_hugging_faces_logit(bridge, hf_model, vs):
+    """The symbolic identity, its every symbol given a number from Hugging Face's own GPT-2
+    (the block outputs from its hidden states, γ, β and u from its weights, λ evaluated from
+    ``scale_expression`` on its final-norm input), adds up to Hugging Face's logit. No
+    symtrans number enters: a missing term, a wrong factor (√N, λ) or a constant left out
+    would all miss."""
+    d = st.decompose(bridge("random-gpt2"), PROMPT, answer=" Ireland", vs=vs, split="layers")
+    hf = hf_model("random-gpt2")
+    n = hf_numbers(hf, d)
+    N = d.model.d_model
+
+    def centre(v: torch.Tensor) -> torch.Tensor:
+        return v - v.mean()
+
+    vectors = {ex.TokenEmbedding(d.token_strings[d.position]): n["embed"]}
+    vectors[ex.PositionalEmbedding(d.position)] = n["pos"]
+    for layer, block in enumerate(n["blocks"]):
+        vectors[ex.BlockOutput(layer, d.position)] = block
+    x = n["x"]
+
+    def leaf(node: sympy.Basic) -> float | None:
+        if node == ex.N:
+            return float(N)
+        if node == ex.EPSILON:
+            return float(n["eps"])
+        if isinstance(node, ex.SquaredNorm) and node.args[0] == ex.Center(ex.Residual(3, 6)):
+            return float(centre(x) @ centre(x))
+        if node == ex.LAMBDA:
+            return evaluate(d.scale_expression, leaf)
+        if isinstance(node, ex.Inner):
+            read, term = node.args
+            if read == ex.BETA or term == ex.BETA:
+                return float(n["beta"] @ n["u"])
+            assert isinstance(term, ex.Center), term
+            return float(n["read"] @ centre(vectors[term.args[0]]))
+        if isinstance(node, ex.UnembeddingBias):
+            return 0.0  # GPT-2's unembedding has no bias
+        return None
+
+    assert evaluate(d.expression, leaf) == pytest.approx(n["logit"], abs=1e-10)
+    # and it misses when a block's term is dropped from the expression
+    rhs = d.expression.rhs
+    body = rhs.args[0]
+    inners = body.args[2]
+    shorter = ex.Product(*body.args[:2], ex.OrderedSum(*inners.args[:-1]))
+    dropped = sympy.Eq(d.expression.lhs, ex.OrderedSum(shorter, *rhs.args[1:]), evaluate=False)
+    assert abs(evaluate(dropped, leaf) - n["logit"]) > 1e-3
+
+
+@pytest.mark.parametrize("split", ["neurons", "positions", "heads"])
+def test_folded_sums_cover_every_term(bridge, split):
+    """Neurons and source positions stay symbolic sums over an index: expanded with each
+    term's number, they give every term once (the same total as the values)."""
+    d = st.decompose(bridge("random-gpt2"), PROMPT, answer=" Ireland", split=split)
+    numbers = {
+        ex.term_node(label, d.position, d.token_strings[d.position]): float(value)
+        for label, value in zip(d.labels, d.values, strict=True)
+    }
+    seen: list[sympy.Basic] = []
+
+    def leaf(node: sympy.Basic) -> float | None:
+        if isinstance(node, ex.Inner) and isinstance(node.args[1], ex.Center):
+            term = node.args[1].args[0]
+            seen.append(term)
+            return numbers[term]
+        return None
+
+    body = d.expression.rhs.args[0].args[2]  # Σ_i <γ⊙u, c(t_i)>
+    assert evaluate(body, leaf) == pytest.approx(float(d.values.sum()), abs=1e-10)
+    assert sorted(map(str, seen)) == sorted(map(str, numbers)) and len(d.term_groups) < len(
+        d.labels
+    ) + (split == "heads")
+
+
+def test_decomposing_leaves_global_state_alone(layers):
+    assert layers.model.dtype == "float64" and isinstance(layers.values[0].item(), float)
+    assert torch.get_default_dtype() == torch.float32

@@ -30,11 +30,10 @@ if not am.hooked_available():
     _version = importlib.metadata.version("transformer_lens")
     if os.environ.get("SYMTRANS_REQUIRE_HOOKED"):
         raise ImportError(f"HookedTransformer is not importable from TransformerLens {_version}")
-    # tests/conftest.py leaves this module out of collection under TransformerLens 4;
-    # reaching here means it was named explicitly.
-    raise ImportError(
+    pytest.skip(
         f"HookedTransformer is not in TransformerLens {_version} (removed in 4.0); "
-        "`make test-tl3` runs these tests under TransformerLens 3.x"
+        "`make test-tl3` runs these tests under TransformerLens 3.9",
+        allow_module_level=True,
     )
 
 from symtrans.adapter import as_adapter  # noqa: E402
