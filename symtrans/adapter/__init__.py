@@ -88,8 +88,12 @@ def attention_adapter(model: Any) -> AttentionAdapter:
 
 def model_info(adapter: ModelAdapter) -> ModelInfo:
     """What a result says about the model ``adapter`` wraps."""
+    from .fidelity import RECORDS
+
     spec = adapter.spec
     cfg = getattr(adapter.model, "cfg", None)
+    config = getattr(getattr(adapter.model, "original_model", None), "config", None)
+    record = RECORDS.get(adapter.model) if _weakrefable(adapter.model) else None
     return ModelInfo(
         name=str(getattr(cfg, "model_name", None) or spec.architecture),
         architecture=spec.architecture,
@@ -102,4 +106,19 @@ def model_info(adapter: ModelAdapter) -> ModelInfo:
         has_gamma=spec.norm.gamma is not None,
         has_beta=spec.norm.beta is not None,
         dtype=dtype_name(spec.dtype),
+        float32_norms=spec.norms_in_float32 or spec.norm.kind.value == "rmsnorm",
+        family=spec.family,
+        logit_scale=spec.logit_scale,
+        source=str(getattr(config, "_name_or_path", "") or ""),
+        probe_error=None if record is None else record.error,
     )
+
+
+def _weakrefable(value: Any) -> bool:
+    try:
+        import weakref
+
+        weakref.ref(value)
+    except TypeError:
+        return False
+    return True

@@ -8,7 +8,12 @@ from typing import Any
 
 import torch
 
-from ..errors import InvalidArgumentError, ModelNotFoundError, UnsafeCheckpointError
+from ..errors import (
+    InvalidArgumentError,
+    ModelNotFoundError,
+    UnsafeCheckpointError,
+    UnsupportedModelError,
+)
 from ..models import EMBEDDED_MODELS
 
 _DTYPES = {
@@ -37,11 +42,56 @@ def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
     )
 
 
-def _boot(source: str, dtype: torch.dtype, device: str) -> Any:
-    # Imported here: TransformerLens is heavy and only loading needs its entry point.
-    from transformer_lens.model_bridge import TransformerBridge
+def _config(source: str) -> Any:
+    """The Hugging Face configuration of ``source`` (OSError/ValueError if there is none)."""
+    from transformers import AutoConfig
 
-    return TransformerBridge.boot_transformers(source, dtype=dtype, device=device)
+    return AutoConfig.from_pretrained(source)
+
+
+def _boot(source: str, dtype: torch.dtype, device: str, config: Any | None = None) -> Any:
+    """The TransformerBridge of ``source``, checked against the original model.
+
+    The Hugging Face module is loaded first and run on a short probe; the bridge then wraps
+    that same module (``hf_model=``: no second copy of the weights) and must reproduce its
+    logits (:mod:`.fidelity`). Configurations the bridge is known to compute differently are
+    refused before any weight is loaded (:mod:`.families`)."""
+    from transformers import AutoModelForCausalLM
+
+    from .families import family_of, refuse_configuration
+    from .fidelity import RECORDS, measure, probe_tokens, reference_logits, refuse_unfaithful
+
+    config = _config(source) if config is None else config
+    architecture = str((getattr(config, "architectures", None) or [type(config).__name__])[0])
+    refuse_configuration(architecture, config)
+    family = family_of(architecture)
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": "eager"}
+    if family is not None and family.moe:
+        kwargs["experts_implementation"] = "eager"  # the default kernel refuses float64
+    hf = AutoModelForCausalLM.from_pretrained(source, **kwargs).eval()
+    if device != "cpu":
+        hf = hf.to(device)
+    ids = probe_tokens(int(config.vocab_size), getattr(config, "bos_token_id", None))
+    references = reference_logits(hf, ids)
+    try:
+        # Imported here: TransformerLens is heavy and only loading needs its entry point.
+        from transformer_lens.model_bridge import TransformerBridge
+
+        bridge = TransformerBridge.boot_transformers(
+            source, hf_model=hf, dtype=dtype, device=device
+        )
+        with torch.no_grad():
+            wrapped = bridge(ids.to(device))[0].detach()
+    except Exception as exc:  # TransformerLens's own errors, some without a message
+        message = str(exc).splitlines()[0][:300] if str(exc) else "no message"
+        raise UnsupportedModelError(
+            f"{architecture}: TransformerLens could not wrap this model ({type(exc).__name__}: "
+            f"{message}); symtrans needs TransformerLens's TransformerBridge to run it"
+        ) from None
+    fidelity = measure(architecture, dtype, wrapped, references)
+    refuse_unfaithful(fidelity, config)
+    RECORDS[bridge] = fidelity
+    return bridge
 
 
 def _require_safetensors(path: Path, allow_pickle: bool) -> None:
@@ -86,13 +136,15 @@ def load_model(
     device: str = "cpu",
     allow_pickle: bool = False,
 ) -> Any:
-    """Load a model as a TransformerLens ``TransformerBridge``.
+    """Load a model as a TransformerLens ``TransformerBridge``, checked against the model's
+    own Hugging Face forward pass on a short probe (:mod:`symtrans.adapter.fidelity`).
 
     ``name_or_path`` is an embedded model name (``symtrans models`` lists them), a local
     directory written by ``save_pretrained`` (model + tokenizer), or a hub name where a hub
     is reachable. Weights load from safetensors. ``dtype`` defaults to float64, in which the
     identity holds to about 1e-13. ``device``: where the forward pass runs (``"cuda"``); symtrans
-    evaluates the terms on the CPU in float64 either way.
+    evaluates the terms on the CPU in float64 either way. A configuration TransformerLens
+    computes differently from Hugging Face raises :class:`UnsupportedModelError`.
     """
     torch_dtype = parse_dtype(dtype)
     device = check_device(device)
@@ -125,10 +177,11 @@ def load_model(
             f"({', '.join(EMBEDDED_MODELS)}) or a directory written by save_pretrained"
         )
     try:
-        return _boot(text, torch_dtype, device)
+        config = _config(text)
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(
             f"could not load {text!r}: it is not an embedded model "
             f"({', '.join(EMBEDDED_MODELS)}), not a local directory, and the hub did not "
             f"provide it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         ) from None
+    return _boot(text, torch_dtype, device, config)

@@ -22,13 +22,23 @@ class Result:
         """The equalities this result asserts (see :class:`~.claims.Claim`)."""
         raise NotImplementedError
 
-    def verify(self: R, atol: float | None = None) -> R:
+    def verify(self: R, atol: float | None = None, reference: str | None = None) -> R:
         """Return ``self`` if every claim holds within ``atol`` (default: the documented
         tolerance of the model's dtype and norm), else raise
-        :class:`~symtrans.errors.IdentityError` naming the worst one and its likely cause."""
+        :class:`~symtrans.errors.IdentityError` naming the worst one and its likely cause.
+
+        ``reference="hf"`` also checks the model's own logit against Hugging Face's forward
+        pass of the original model, loaded afresh from where the wrapped model came from: for
+        a model passed in rather than loaded by :func:`symtrans.load_model` (which checks it
+        at load)."""
         from ..verify import verify
 
-        return verify(self, atol)
+        extra: tuple[Claim, ...] = ()
+        if reference is not None:
+            from ..analyses.reference import reference_claims
+
+            extra = reference_claims(self, reference)
+        return verify(self, atol, extra)
 
     def to_markdown(self, top_k: int = 12, templates: Templates = None) -> str:
         """The report as Markdown (math for KaTeX and MathJax; pictures only through save)."""

@@ -25,6 +25,12 @@ class Claim:
     dtype: str
     norm: NormKind
     floor: float = 0.0
+    # Hugging Face computes the model's norms in float32 even in a float64 model (every
+    # RMSNorm family, and OLMo's and Cohere's LayerNorm): ~1e-7 relative is its own rounding.
+    float32_norms: bool = False
+    # In a low-precision model: how large the model's own rounding of the value can be, in
+    # units of the dtype's epsilon (None: unknown; the tolerance then scales with magnitude).
+    rounding: float | None = None
 
     @property
     def difference(self) -> float:
