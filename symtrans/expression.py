@@ -158,6 +158,36 @@ class MLPBias(Node):
         return super().__new__(cls, Integer(layer))
 
 
+class ExpertOutput(Node):
+    """``g^l_{p,e} E^{l,e}_p``: one expert's write, router weight included."""
+
+    def __new__(cls, layer: int, expert: int | sympy.Expr, position: int) -> ExpertOutput:
+        return super().__new__(cls, Integer(layer), _int(expert), Integer(position))
+
+
+class ExpertNeuronOutput(Node):
+    """``g^l_{p,e} a^{l,e}_{p,n} W_out^{l,e}[n]``."""
+
+    def __new__(
+        cls, layer: int, expert: int | sympy.Expr, neuron: int | sympy.Expr, position: int
+    ) -> ExpertNeuronOutput:
+        return super().__new__(cls, Integer(layer), _int(expert), _int(neuron), Integer(position))
+
+
+class SharedExpertOutput(Node):
+    """``σ(g^l_p) S^l_p``: the shared expert through its gate."""
+
+    def __new__(cls, layer: int, position: int) -> SharedExpertOutput:
+        return super().__new__(cls, Integer(layer), Integer(position))
+
+
+class SharedNeuronOutput(Node):
+    """``σ(g^l_p) a^{l,S}_{p,n} W_out^{l,S}[n]``."""
+
+    def __new__(cls, layer: int, neuron: int | sympy.Expr, position: int) -> SharedNeuronOutput:
+        return super().__new__(cls, Integer(layer), _int(neuron), Integer(position))
+
+
 class Ln1BiasNode(Node):
     """``β_1^l``: the first norm's bias of block ``l``, as a head of that block reads it."""
 
@@ -341,6 +371,26 @@ def _(label: lb.MlpBias, position: int, token: str) -> sympy.Expr:
 
 
 @term_node.register
+def _(label: lb.Expert, position: int, token: str) -> sympy.Expr:
+    return ExpertOutput(label.layer, label.expert, position)
+
+
+@term_node.register
+def _(label: lb.ExpertNeuron, position: int, token: str) -> sympy.Expr:
+    return ExpertNeuronOutput(label.layer, label.expert, label.neuron, position)
+
+
+@term_node.register
+def _(label: lb.SharedExpert, position: int, token: str) -> sympy.Expr:
+    return SharedExpertOutput(label.layer, position)
+
+
+@term_node.register
+def _(label: lb.SharedNeuron, position: int, token: str) -> sympy.Expr:
+    return SharedNeuronOutput(label.layer, label.neuron, position)
+
+
+@term_node.register
 def _(label: lb.EffectiveEmbed, position: int, token: str) -> sympy.Expr:
     return EffectiveEmbedding(token, label.attention)
 
@@ -419,6 +469,18 @@ def term_groups(
                 NeuronOutput(label.layer, NEURON_INDEX, position),
                 (NEURON_INDEX, label.neuron, label.neuron + j - i - 1),
             )
+        elif isinstance(label, lb.ExpertNeuron):
+            j = _run(labels, i, _next_expert_neuron)
+            node = sympy.Sum(
+                ExpertNeuronOutput(label.layer, label.expert, NEURON_INDEX, position),
+                (NEURON_INDEX, label.neuron, label.neuron + j - i - 1),
+            )
+        elif isinstance(label, lb.SharedNeuron):
+            j = _run(labels, i, _next_neuron)
+            node = sympy.Sum(
+                SharedNeuronOutput(label.layer, NEURON_INDEX, position),
+                (NEURON_INDEX, label.neuron, label.neuron + j - i - 1),
+            )
         elif isinstance(label, lb.HeadSource):
             j = _run(labels, i, _same_layer)
             if j - i == n_heads * (position + 1):  # every head's every source
@@ -455,6 +517,10 @@ def _same_layer(a: Any, b: Any) -> bool:
 
 def _next_neuron(a: Any, b: Any) -> bool:
     return bool(a.layer == b.layer and b.neuron == a.neuron + 1)
+
+
+def _next_expert_neuron(a: Any, b: Any) -> bool:
+    return bool((a.layer, a.expert) == (b.layer, b.expert) and b.neuron == a.neuron + 1)
 
 
 def _next_head(a: Any, b: Any) -> bool:

@@ -112,6 +112,51 @@ class MlpBias:
 
 
 @dataclass(frozen=True, order=True)
+class Expert:
+    """One expert's write in a mixture-of-experts MLP, its router weight included:
+    ``g^l_{p,e} E^{l,e}(x)`` (unselected experts have weight 0)."""
+
+    layer: int
+    expert: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}E{self.expert}"
+
+
+@dataclass(frozen=True, order=True)
+class ExpertNeuron:
+    """One neuron of one expert: ``g^l_{p,e} a^{l,e}_{p,n} W_out^{l,e}[n]``."""
+
+    layer: int
+    expert: int
+    neuron: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}E{self.expert}N{self.neuron}"
+
+
+@dataclass(frozen=True, order=True)
+class SharedExpert:
+    """The shared expert of a Qwen-MoE MLP, through its gate: ``σ(g^l_p) S^l(x)``."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_shared_expert"
+
+
+@dataclass(frozen=True, order=True)
+class SharedNeuron:
+    """One neuron of the shared expert, through its gate."""
+
+    layer: int
+    neuron: int
+
+    def __str__(self) -> str:
+        return f"L{self.layer}SN{self.neuron}"
+
+
+@dataclass(frozen=True, order=True)
 class Constant:
     """The part of the logit that no residual term carries: ``<β, u> + b_U``."""
 
@@ -222,6 +267,10 @@ Label = (
     | AttnBias
     | Neuron
     | MlpBias
+    | Expert
+    | ExpertNeuron
+    | SharedExpert
+    | SharedNeuron
     | EffectiveEmbed
     | Remainder
     | Parallel

@@ -106,25 +106,6 @@ def build_hf(
                 **common,
             )
         )
-    elif arch == "gemma2":  # soft-capped logits: must be refused
-        model = hf.Gemma2ForCausalLM(
-            hf.Gemma2Config(
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                head_dim=8,
-                max_position_embeddings=64,
-                rms_norm_eps=1e-2,
-                pad_token_id=0,
-                **common,
-            )
-        )
-    elif arch == "bloom":  # a block layout symtrans has not checked: must be refused
-        model = hf.BloomForCausalLM(
-            hf.BloomConfig(hidden_size=32, n_layer=2, n_head=4, layer_norm_epsilon=1e-2, **common)
-        )
     else:
         raise ValueError(arch)
     _randomise(model, seed)

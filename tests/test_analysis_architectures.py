@@ -73,7 +73,7 @@ HOOKED_ARCHS = ("gpt2", "neox", "llama", am.ATTN_ONLY)
 HOOKED_OPTIONS = ("raw", "all")
 # Architectures whose hook_attn_scores the bridge fires with the pattern, or whose rotary
 # symtrans does not read (see the module docstring).
-NO_BRIDGE_SCORES = {"gptj": "rotary form has not been checked", am.ATTN_ONLY: "softmaxed"}
+NO_BRIDGE_SCORES = {"gptj": "softmaxed pattern", am.ATTN_ONLY: "softmaxed"}
 
 Row = tuple[str, str, str]  # (api, arch, variant): ("bridge", arch, "raw" | "compat") or
 # ("hooked", arch, weight-processing option of tests/arch_models.FOLD_OPTIONS)

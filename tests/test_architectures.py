@@ -169,26 +169,8 @@ def test_grouped_query_heads_share_values_by_source_position(arch_bridge, arch, 
 # -- what symtrans refuses ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def refused_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    root = tmp_path_factory.mktemp("refused")
-    return {arch: am.build_hf(root / arch, arch) for arch in ("gemma2", "bloom")}
-
-
-def test_soft_capped_logits_are_refused(refused_dirs):
-    from transformer_lens.model_bridge import TransformerBridge
-
-    model = TransformerBridge.boot_transformers(str(refused_dirs["gemma2"]), dtype=torch.float64)
-    with pytest.raises(st.UnsupportedModelError, match=r"Gemma2ForCausalLM.*soft-capped"):
-        st.decompose(model, PROMPT, answer=" Ireland")
-
-
-def test_unknown_block_layout_is_refused(refused_dirs):
-    from transformer_lens.model_bridge import TransformerBridge
-
-    model = TransformerBridge.boot_transformers(str(refused_dirs["bloom"]), dtype=torch.float64)
-    with pytest.raises(st.UnsupportedModelError, match=r"BloomForCausalLM.*block layout"):
-        st.decompose(model, PROMPT, answer=" Ireland")
+# Soft-capped logits (Gemma 2/3), logit scales (Cohere, Granite) and block layouts beyond
+# these architectures are decomposed or refused per family: tests/test_families.py.
 
 
 # boot_native is new in TransformerLens 4; under TL 3 the same toy is refused as a

@@ -30,7 +30,15 @@ BLOCK_HOOKS = {
     Hook.SCORES: "blocks.{layer}.attn.hook_attn_scores",
     Hook.ROT_COS: "blocks.{layer}.attn.hook_cos",
     Hook.ROT_SIN: "blocks.{layer}.attn.hook_sin",
+    Hook.RESID_POST: "blocks.{layer}.hook_resid_post",
+    Hook.ATTN_POST_SCALE: "blocks.{layer}.ln1_post.hook_scale",
+    Hook.MLP_POST_SCALE: "blocks.{layer}.ln2_post.hook_scale",
+    Hook.MLP_IN: "blocks.{layer}.mlp.hook_in",
+    Hook.EXPERT_WEIGHTS: "blocks.{layer}.mlp.hook_expert_weights",
+    Hook.SHARED_GATE: "blocks.{layer}.mlp.shared_expert_gate.hook_out",
 }
+# Hooks inside a mixture-of-experts MLP fire on the tokens flattened ([batch · pos, ...]).
+FLAT_HOOKS = (Hook.EXPERT_WEIGHTS, Hook.SHARED_GATE)
 
 
 def refuse_nonlinear_logits(
@@ -127,6 +135,8 @@ class TransformerLensAdapter:
             return self._pos_embed_hook
         if key.hook is Hook.RESID_FINAL:
             return self._resid_final
+        if key.hook is Hook.UNEMBED:
+            return "hook_unembed"
         return BLOCK_HOOKS[key.hook].format(layer=key.layer)
 
     def tokenize(self, prompt: str) -> list[int]:
@@ -199,12 +209,19 @@ class TransformerLensAdapter:
         def keeper(key: HookKey) -> Callable[..., Tensor]:
             def keep(value: Tensor, hook: Any = None) -> Tensor:
                 kept = value.detach()
+                if key.hook in FLAT_HOOKS:  # [batch · pos, ...] -> [batch, pos, ...]
+                    kept = kept.reshape(tokens.shape[0], tokens.shape[1], *kept.shape[1:])
                 if key.hook is Hook.V:  # [batch, pos, n_kv, d_head] -> one per query head
+                    clip = self._spec.clip_qkv
+                    if clip is not None:  # the hook is before the model's clamp
+                        kept = kept.clamp(-clip, clip)
                     kept = per_query_head(kept, self._spec.n_heads, dim=2)
                 if key.all_positions or key.hook is Hook.V:
                     acts[key] = kept
                 elif key.hook is Hook.PATTERN:  # [batch, head, q, k] -> the destination row
                     acts[key] = kept[batch, :, positions, :]
+                elif key.hook is Hook.UNEMBED and kept.shape[1] != tokens.shape[1]:
+                    acts[key] = kept[:, -1]  # unembedded at the destination only
                 else:  # [batch, pos, ...] -> [batch, ...]
                     acts[key] = kept[batch, positions]
                 return value

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..errors import UnsupportedModelError
 from ..norm import FinalNorm, NormKind
 from .common import TransformerLensAdapter, refuse_nonlinear_logits, zeros_if_none
-from .protocol import Hook, HookKey, ModelSpec, RunResult
+from .protocol import Hook, HookKey, ModelSpec, RunResult, ScoreForm
 
 # cfg.original_architecture of models whose HookedTransformer form has been checked against
 # Hugging Face's forward (tests/test_architectures.py); None: built from a config, where the
@@ -162,16 +162,13 @@ class HookedTransformerAdapter(TransformerLensAdapter):
     def b_V(self, layer: int) -> Tensor:  # [n_heads, d_head]
         return self._model.blocks[layer].attn.b_V.detach()
 
-    def attn_scale(self) -> float:
-        """What every block divides its scores by (``attn.attn_scale``)."""
-        scales = sorted({float(block.attn.attn_scale) for block in self._model.blocks})
-        if len(scales) != 1:
-            raise UnsupportedModelError(
-                f"the attention scale differs between blocks ({scales}; "
-                "scale_attn_by_inverse_layer_idx), which attention-score decompositions do "
-                "not model yet"
-            )
-        return scales[0]
+    def score_form(self, layer: int) -> ScoreForm:
+        """Block ``layer``'s scores: divided by its ``attn.attn_scale`` (per layer, so
+        ``scale_attn_by_inverse_layer_idx`` is read as the model has it), rotate-half rotary
+        where the model is rotary (the tables are checked when read), no cap."""
+        cfg = self._model.cfg
+        rotary = "rotate_half" if cfg.positional_embedding_type == "rotary" else "none"
+        return ScoreForm(scale=float(self._model.blocks[layer].attn.attn_scale), rotary=rotary)
 
     def ln1(self, layer: int) -> FinalNorm:
         """The first norm of block ``layer`` (``γ``/``β`` ``None`` after ``fold_ln``); its

@@ -40,6 +40,15 @@ class Hook(enum.Enum):
     SCORES = "attn_scores"  # [batch, n_heads, q, k], scaled pre-softmax scores, masked
     ROT_COS = "rot_cos"  # [batch, pos, rotary_dim], rotary models on the bridge only
     ROT_SIN = "rot_sin"  # [batch, pos, rotary_dim]
+    # Read at the destination (the self-checks, the layers split, post-norms, soft-caps):
+    RESID_POST = "resid_post"  # [batch, d_model], the output of block `layer`
+    ATTN_POST_SCALE = "attn_post_scale"  # [batch, 1], σ of the norm after the attention
+    MLP_POST_SCALE = "mlp_post_scale"  # [batch, 1], σ of the norm after the MLP
+    UNEMBED = "unembed"  # [batch, d_vocab], the logits before any soft-cap
+    # Mixture-of-experts MLPs, at the destination:
+    MLP_IN = "mlp_in"  # [batch, d_model], what the MLP reads
+    EXPERT_WEIGHTS = "expert_weights"  # [batch, n_experts], the router's weights (0: unused)
+    SHARED_GATE = "shared_gate"  # [batch, 1], the shared expert's gate before its sigmoid
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,53 @@ class HookKey:
     hook: Hook
     layer: int = -1  # -1 for hooks outside the blocks
     all_positions: bool = False  # keep every position (and every query row of a pattern)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """How a sublayer's raw output ``v`` (the heads' ``Σ z W_O + b_O``, the MLP's
+    ``a W_out + b_out``) reaches the residual stream: ``multiplier · post(v)``, where ``post``
+    is a norm after the sublayer (Gemma 2/3, OLMo 2) applied with its scale frozen at the
+    value the forward pass computed (the hook ``scale``), or the identity."""
+
+    multiplier: float = 1.0
+    post: FinalNorm | None = None
+    scale: Hook | None = None  # ATTN_POST_SCALE or MLP_POST_SCALE where there is a post-norm
+
+    @property
+    def identity(self) -> bool:
+        return self.multiplier == 1.0 and self.post is None
+
+
+@dataclass(frozen=True)
+class MoEShape:
+    """A mixture-of-experts MLP: how many experts, each one's width, and the shared
+    expert's width (0: none)."""
+
+    n_experts: int
+    d_expert: int
+    d_shared: int = 0
+
+
+@dataclass(frozen=True)
+class Experts:
+    """The weights of a mixture-of-experts MLP: expert ``e`` writes
+    ``down[e] (act(gate_up[e][:I] x) ⊙ gate_up[e][I:] x)``; the shared expert (if any)
+    ``shared_down (act(shared_gate x) ⊙ shared_up x)``, gated by a sigmoid."""
+
+    gate_up: Float[Tensor, "n_experts two_d_expert d_model"]
+    down: Float[Tensor, "n_experts d_model d_expert"]
+    act: Callable[[Tensor], Tensor]
+    shared_gate: Float[Tensor, "d_shared d_model"] | None = None
+    shared_up: Float[Tensor, "d_shared d_model"] | None = None
+    shared_down: Float[Tensor, "d_model d_shared"] | None = None
+    shared_act: Callable[[Tensor], Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Writers:
+    attn: Writer = Writer()
+    mlp: Writer = Writer()
 
 
 @dataclass(frozen=True)
@@ -64,10 +120,32 @@ class ModelSpec:
     parallel: bool
     norm: FinalNorm
     dtype: torch.dtype
+    family: str = ""  # symtrans.adapter.families name; "" for an architecture not listed there
+    # The splits this model is written exactly in (an unlisted architecture: "layers" only,
+    # from residual differences).
+    splits: tuple[str, ...] = ("layers", "components", "heads", "neurons", "positions")
+    splits_note: str = ""  # why the splits missing from `splits` are not exact for this model
+    writers: tuple[Writers, ...] = ()  # per layer; empty: every sublayer writes as it is
+    logit_scale: float = 1.0  # logits = logit_scale · (LN(x) W_U + b_U) (Cohere, Granite)
+    softcap: float | None = None  # logits = cap · tanh(linear logits / cap) (Gemma 2/3)
+    norms_in_float32: bool = False  # Hugging Face computes the norms in float32
+    moe: tuple[MoEShape | None, ...] = ()  # per layer; empty: no mixture-of-experts MLPs
+    clip_qkv: float | None = None  # queries, keys and values clamped to ±this (OLMo, MPT)
 
     @property
     def has_mlp(self) -> bool:
         return self.d_mlp > 0
+
+    def moe_at(self, layer: int) -> MoEShape | None:
+        """Block ``layer``'s mixture-of-experts shape, or None for a dense MLP."""
+        return self.moe[layer] if self.moe else None
+
+    def writer(self, layer: int, sublayer: str) -> Writer:
+        """How ``sublayer`` ("attn" or "mlp") of block ``layer`` writes to the residual."""
+        if not self.writers:
+            return Writer()
+        pair = self.writers[layer]
+        return pair.attn if sublayer == "attn" else pair.mlp
 
 
 Patch = Callable[[Tensor], Tensor]
@@ -136,6 +214,19 @@ class ModelAdapter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ScoreForm:
+    """How block ``layer`` turns queries and keys into the scores its hook shows:
+    ``softcap · tanh(<R q, R k> / scale / softcap)`` (no cap: ``<R q, R k> / scale``), ``R``
+    the rotary rotation (``rotary="rotate_half"``) or none. ``refusal``: why the score is not
+    written as a sum of pieces for this model (None: it is)."""
+
+    scale: float
+    rotary: str = "none"  # "none" or "rotate_half"
+    softcap: float | None = None
+    refusal: str | None = None
+
+
 @runtime_checkable
 class AttentionAdapter(ModelAdapter, Protocol):
     """An adapter that also gives the query/key/value weights (one row per query head) and
@@ -147,8 +238,8 @@ class AttentionAdapter(ModelAdapter, Protocol):
     def b_Q(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
     def b_K(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
     def b_V(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
-    def attn_scale(self) -> float: ...
-    def ln1(self, layer: int) -> FinalNorm: ...
+    def score_form(self, layer: int) -> ScoreForm: ...
+    def ln1(self, layer: int) -> FinalNorm | None: ...
 
 
-ATTENTION_METHODS = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "attn_scale", "ln1")
+ATTENTION_METHODS = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "score_form", "ln1")

@@ -23,11 +23,11 @@ from torch import Tensor
 
 from .. import labels as lb
 from ..adapter import resolve
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, ModelSpec, RunResult
 from ..errors import InvalidArgumentError
 from ..results.decomposition import Decomposition
 from ..trace.run import forward
-from ..trace.splits import ACCUMULATE
+from ..trace.splits import ACCUMULATE, expert_activations, moe_hooks, writer_hooks, written
 
 SCALE_RTOL = 1e-6  # σ from a new run vs d.scale: a larger gap means another model or prompt
 
@@ -88,7 +88,7 @@ def removed_vector(
     ``d.tokens`` caching only what the labels need."""
     keys = {HookKey(Hook.RESID_FINAL)}
     for label in labels:
-        keys |= _hooks(label)
+        keys |= _hooks(label, adapter.spec)
     run = forward(adapter, [list(d.tokens)], [d.position], keys, prompts=[d.prompt])
     x = run.activations[HookKey(Hook.RESID_FINAL)][0].to(ACCUMULATE)
     scale = float(adapter.spec.norm.to(ACCUMULATE).scale(x))
@@ -112,58 +112,79 @@ def _act(run: RunResult, hook: Hook, layer: int = -1) -> Tensor:
 
 
 @singledispatch
-def _hooks(label: object) -> set[HookKey]:
-    raise InvalidArgumentError(f"no vector for label {label!r}")
+def _hooks(label: object, spec: ModelSpec) -> set[HookKey]:
+    return set()  # a rewritten term: _vector says why it has no vector
 
 
 @_hooks.register
-def _(label: lb.Embed) -> set[HookKey]:
+def _(label: lb.Embed, spec: ModelSpec) -> set[HookKey]:
     return {HookKey(Hook.EMBED)}
 
 
 @_hooks.register
-def _(label: lb.PosEmbed) -> set[HookKey]:
+def _(label: lb.PosEmbed, spec: ModelSpec) -> set[HookKey]:
     return {HookKey(Hook.POS_EMBED)}
 
 
 @_hooks.register
-def _(label: lb.BlockOut) -> set[HookKey]:
-    return {HookKey(Hook.ATTN_OUT, label.layer), HookKey(Hook.MLP_OUT, label.layer)}
+def _(label: lb.BlockOut, spec: ModelSpec) -> set[HookKey]:
+    return {HookKey(Hook.RESID_PRE, label.layer), HookKey(Hook.RESID_POST, label.layer)}
 
 
 @_hooks.register
-def _(label: lb.AttnOut) -> set[HookKey]:
+def _(label: lb.AttnOut, spec: ModelSpec) -> set[HookKey]:
     return {HookKey(Hook.ATTN_OUT, label.layer)}
 
 
 @_hooks.register
-def _(label: lb.MlpOut) -> set[HookKey]:
+def _(label: lb.MlpOut, spec: ModelSpec) -> set[HookKey]:
     return {HookKey(Hook.MLP_OUT, label.layer)}
 
 
 @_hooks.register
-def _(label: lb.HeadOut) -> set[HookKey]:
-    return {HookKey(Hook.Z, label.layer)}
+def _(label: lb.HeadOut, spec: ModelSpec) -> set[HookKey]:
+    return {HookKey(Hook.Z, label.layer)} | writer_hooks(spec, label.layer, "attn")
 
 
 @_hooks.register
-def _(label: lb.HeadSource) -> set[HookKey]:
-    return {HookKey(Hook.PATTERN, label.layer), HookKey(Hook.V, label.layer)}
+def _(label: lb.HeadSource, spec: ModelSpec) -> set[HookKey]:
+    hooks = {HookKey(Hook.PATTERN, label.layer), HookKey(Hook.V, label.layer)}
+    return hooks | writer_hooks(spec, label.layer, "attn")
 
 
 @_hooks.register
-def _(label: lb.Neuron) -> set[HookKey]:
-    return {HookKey(Hook.MLP_POST, label.layer)}
+def _(label: lb.Neuron, spec: ModelSpec) -> set[HookKey]:
+    return {HookKey(Hook.MLP_POST, label.layer)} | writer_hooks(spec, label.layer, "mlp")
 
 
 @_hooks.register
-def _(label: lb.AttnBias | lb.MlpBias) -> set[HookKey]:
-    return set()
+def _(label: lb.AttnBias, spec: ModelSpec) -> set[HookKey]:
+    return writer_hooks(spec, label.layer, "attn")
+
+
+@_hooks.register
+def _(label: lb.MlpBias, spec: ModelSpec) -> set[HookKey]:
+    return writer_hooks(spec, label.layer, "mlp")
+
+
+@_hooks.register
+def _(
+    label: lb.Expert | lb.ExpertNeuron | lb.SharedExpert | lb.SharedNeuron, spec: ModelSpec
+) -> set[HookKey]:
+    return moe_hooks(spec, label.layer)
 
 
 @singledispatch
 def _vector(label: object, adapter: ModelAdapter, run: RunResult) -> Tensor:
-    raise InvalidArgumentError(f"no vector for label {label!r}")
+    raise InvalidArgumentError(
+        f"{label!r} has no vector to remove from the residual stream (it is a rewritten term); "
+        "ablate with renormalize=False, or decompose again and ablate the original terms"
+    )
+
+
+def _write(adapter: ModelAdapter, run: RunResult, layer: int, sublayer: str, raw: Tensor) -> Tensor:
+    """A raw piece of a sublayer's output as what it adds to the residual stream."""
+    return written(adapter.spec, run, layer, sublayer, raw, row=0)
 
 
 @_vector.register
@@ -178,10 +199,7 @@ def _(label: lb.PosEmbed, adapter: ModelAdapter, run: RunResult) -> Tensor:
 
 @_vector.register
 def _(label: lb.BlockOut, adapter: ModelAdapter, run: RunResult) -> Tensor:
-    out = _act(run, Hook.ATTN_OUT, label.layer)
-    if adapter.spec.has_mlp:
-        out = out + _act(run, Hook.MLP_OUT, label.layer)
-    return out
+    return _act(run, Hook.RESID_POST, label.layer) - _act(run, Hook.RESID_PRE, label.layer)
 
 
 @_vector.register
@@ -197,7 +215,8 @@ def _(label: lb.MlpOut, adapter: ModelAdapter, run: RunResult) -> Tensor:
 @_vector.register
 def _(label: lb.HeadOut, adapter: ModelAdapter, run: RunResult) -> Tensor:
     z = _act(run, Hook.Z, label.layer)[label.head]  # [d_head]
-    return z @ adapter.W_O(label.layer)[label.head].to(ACCUMULATE)
+    raw = z @ adapter.W_O(label.layer)[label.head].to(ACCUMULATE)
+    return _write(adapter, run, label.layer, "attn", raw)
 
 
 @_vector.register
@@ -205,20 +224,48 @@ def _(label: lb.HeadSource, adapter: ModelAdapter, run: RunResult) -> Tensor:
     weight = _act(run, Hook.PATTERN, label.layer)[label.head, label.source]
     v = run.activations[HookKey(Hook.V, label.layer)][0].to(ACCUMULATE)  # [pos, h, d]
     W_O = adapter.W_O(label.layer)[label.head].to(ACCUMULATE)
-    return weight * einops.einsum(v[label.source, label.head], W_O, "d, d m -> m")
+    raw = weight * einops.einsum(v[label.source, label.head], W_O, "d, d m -> m")
+    return _write(adapter, run, label.layer, "attn", raw)
 
 
 @_vector.register
 def _(label: lb.AttnBias, adapter: ModelAdapter, run: RunResult) -> Tensor:
-    return adapter.b_O(label.layer).to(ACCUMULATE)
+    return _write(adapter, run, label.layer, "attn", adapter.b_O(label.layer).to(ACCUMULATE))
 
 
 @_vector.register
 def _(label: lb.Neuron, adapter: ModelAdapter, run: RunResult) -> Tensor:
     a = _act(run, Hook.MLP_POST, label.layer)[label.neuron]
-    return a * adapter.W_out(label.layer)[label.neuron].to(ACCUMULATE)
+    raw = a * adapter.W_out(label.layer)[label.neuron].to(ACCUMULATE)
+    return _write(adapter, run, label.layer, "mlp", raw)
 
 
 @_vector.register
 def _(label: lb.MlpBias, adapter: ModelAdapter, run: RunResult) -> Tensor:
-    return adapter.b_out(label.layer).to(ACCUMULATE)
+    return _write(adapter, run, label.layer, "mlp", adapter.b_out(label.layer).to(ACCUMULATE))
+
+
+@_vector.register
+def _(label: lb.Expert | lb.ExpertNeuron, adapter: ModelAdapter, run: RunResult) -> Tensor:
+    acts, experts = expert_activations(adapter, run, label.layer)
+    hidden = acts.weights[0, label.expert] * acts.hidden[0, label.expert]  # [d_expert]
+    down = experts.down[label.expert].to(ACCUMULATE)  # [d_model, d_expert]
+    if isinstance(label, lb.ExpertNeuron):
+        raw = hidden[label.neuron] * down[:, label.neuron]
+    else:
+        raw = down @ hidden
+    return _write(adapter, run, label.layer, "mlp", raw)
+
+
+@_vector.register
+def _(label: lb.SharedExpert | lb.SharedNeuron, adapter: ModelAdapter, run: RunResult) -> Tensor:
+    acts, experts = expert_activations(adapter, run, label.layer)
+    assert acts.shared is not None and acts.shared_gate is not None
+    assert experts.shared_down is not None
+    hidden = acts.shared_gate[0] * acts.shared[0]  # [d_shared]
+    down = experts.shared_down.to(ACCUMULATE)  # [d_model, d_shared]
+    if isinstance(label, lb.SharedNeuron):
+        raw = hidden[label.neuron] * down[:, label.neuron]
+    else:
+        raw = down @ hidden
+    return _write(adapter, run, label.layer, "mlp", raw)

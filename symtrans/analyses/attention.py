@@ -30,9 +30,6 @@ from ..trace.blocks import BlockInputs, block_input_terms, block_inputs, every
 from ..trace.inputs import resolve_head
 from ..trace.splits import ACCUMULATE
 
-ROTATE_HALF = ("gpt_neox", "llama", "mistral")  # rotary as Hugging Face's rotate_half
-NO_ROTARY = ("gpt2", "native", "hooked")  # "hooked": a HookedTransformer built from a config
-
 
 def attention_scores(
     model: Any,
@@ -41,10 +38,13 @@ def attention_scores(
     head: int,
     query_pos: int = -1,
     key_pos: int = 0,
+    check: bool = True,
 ) -> ScoreDecomposition:
     """Head ``(layer, head)``'s pre-softmax score from ``query_pos`` to ``key_pos`` (negative:
     from the end) as a sum over pairs of residual terms (embedding, earlier heads, ``b_O``,
-    MLPs, the ``β1`` piece and ``b_Q`` / ``b_K``), checked against the model's own score."""
+    MLPs, the ``β1`` piece and ``b_Q`` / ``b_K``). With ``check`` (the default) the sum is
+    checked against the model's own score before it is returned (``IdentityError``
+    otherwise); a key the model masks (sliding window, local attention) is refused."""
     adapter = attention_adapter(model)
     spec = adapter.spec
     resolve_head(lb.HeadOut(layer, head), spec.n_layers, spec.n_heads)
@@ -57,7 +57,13 @@ def attention_scores(
             f"need 0 <= key_pos <= query_pos < {n} (a causal head masks later keys); got "
             f"query_pos={query_pos}, key_pos={key_pos} for {n} tokens"
         )
-    rotate = _rotary(adapter)
+    form = adapter.score_form(layer)
+    if form.refusal is not None:
+        raise UnsupportedModelError(
+            f"{spec.architecture}: attention scores are not written as a sum of pieces for this "
+            f"model: {form.refusal}"
+        )
+    rotate = form.rotary == "rotate_half"
     extra = {every(Hook.SCORES, layer)}
     if rotate:
         extra |= {every(Hook.ROT_COS, layer), every(Hook.ROT_SIN, layer)}
@@ -66,9 +72,16 @@ def attention_scores(
     _refuse_pattern_as_scores(adapter, scores, layer)
     q_labels, q = _pieces(adapter, tr, layer, head, p, "query", rotate)
     k_labels, k = _pieces(adapter, tr, layer, head, s, "key", rotate)
-    scale = adapter.attn_scale()
+    model_score = float(scores[head, p, s])
+    if not model_score > -1e30:  # -inf or the dtype's lowest: a masked key
+        raise InvalidArgumentError(
+            f"L{layer}H{head} cannot attend from position {p} to {s}: the model masks that key "
+            "(a sliding window or local attention), so there is no score to decompose; pick a "
+            "key within the window"
+        )
+    scale = form.scale
     values = (q @ k.T) / scale
-    return ScoreDecomposition(
+    result = ScoreDecomposition(
         layer=layer,
         head=head,
         query_pos=p,
@@ -79,25 +92,14 @@ def attention_scores(
         key_pieces=k.numpy(),
         attn_scale=scale,
         values=values.numpy(),
-        model_score=float(scores[head, p, s]),
+        model_score=model_score,
+        softcap=form.softcap,
         token_strings=tuple(adapter.token_strings(tokens)),
         dtype=dtype_name(spec.dtype),
+        float32_norms=spec.norms_in_float32 or spec.norm.kind.value == "rmsnorm",
         norm=spec.norm.kind,
     )
-
-
-def _rotary(adapter: AttentionAdapter) -> bool:
-    """Whether scores are taken after a rotate-half rotary; refuse other rotary forms."""
-    arch = adapter.spec.architecture
-    if adapter.spec.has_pos_embed and arch in NO_ROTARY:
-        return False
-    if arch in ROTATE_HALF:
-        return True
-    raise UnsupportedModelError(
-        f"{arch}: attention-score decomposition supports learned positions (gpt2) and "
-        f"rotate-half rotary ({', '.join(ROTATE_HALF)}); this model's rotary form has not "
-        "been checked, and a wrong rotation would give a sum that does not add up"
-    )
+    return result.verify() if check else result
 
 
 def _refuse_pattern_as_scores(adapter: AttentionAdapter, scores: Tensor, layer: int) -> None:
@@ -141,15 +143,16 @@ def _pieces(
         W = adapter.W_K(layer)[head].to(ACCUMULATE)
         bias = adapter.b_K(layer)[head].to(ACCUMULATE)
         bias_label = lb.KeyBias(layer, head)
-    ln1 = adapter.ln1(layer).to(ACCUMULATE)
+    first = adapter.ln1(layer)
+    ln1 = None if first is None else first.to(ACCUMULATE)
     terms = block_input_terms(tr, layer)
     labels: list[lb.ScoreNode] = [label for label, _ in terms]
     stack = torch.stack([vectors[pos] for _, vectors in terms])  # [terms, d_model]
-    normed = ln1.center(stack) / tr.ln1_scale[layer][pos]
-    if ln1.gamma is not None:
+    normed = stack if ln1 is None else ln1.center(stack) / tr.ln1_scale[layer][pos]
+    if ln1 is not None and ln1.gamma is not None:
         normed = normed * ln1.gamma
     rows = [normed @ W]
-    if ln1.beta is not None:
+    if ln1 is not None and ln1.beta is not None:
         rows.append((ln1.beta @ W).unsqueeze(0))
         labels.append(lb.Ln1Bias(layer))
     rows.append(bias.unsqueeze(0))

@@ -108,6 +108,7 @@ def decompose_dataset(
     totals: list[float] = []
     logits: list[float] = []
     magnitudes: list[float] = []
+    roundings: list[float] = []
     kept: list[np.ndarray] = []
     examples: list[tuple[str, str, str | None]] = []
     try:
@@ -135,6 +136,7 @@ def decompose_dataset(
             totals.extend(b.totals.tolist())
             logits.extend(b.model_logits.tolist())
             magnitudes.extend(d.magnitude for d in b)
+            roundings.extend(float("nan") if d.rounding is None else d.rounding for d in b)
             if keep_values:
                 kept.append(b.values)
             examples.extend(chunk[: max(0, 10 - len(examples))])
@@ -155,6 +157,7 @@ def decompose_dataset(
         totals=np.array(totals),
         model_logits=np.array(logits),
         magnitudes=np.array(magnitudes),
+        roundings=None if np.isnan(roundings).any() else np.array(roundings),
         values=np.concatenate(kept) if keep_values else None,
         examples=tuple(examples),
     )

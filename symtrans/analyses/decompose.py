@@ -13,10 +13,11 @@ from ..adapter import model_info, resolve
 from ..errors import InvalidArgumentError
 from ..kinds import Split, check_split
 from ..results.decomposition import BatchDecomposition, Decomposition
+from ..trace.checks import check_consistency, check_hooks
 from ..trace.evaluate import evaluate
 from ..trace.inputs import direction_ids, per_prompt, resolve_position
 from ..trace.run import forward
-from ..trace.splits import required_hooks, term_labels
+from ..trace.splits import check_supported, required_hooks, term_labels
 
 
 @overload
@@ -58,6 +59,7 @@ def decompose(
     """
     split = check_split(split)
     adapter = resolve(model)
+    check_supported(adapter.spec, split)
     single = isinstance(prompt, str)
     prompts: list[str] = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts:
@@ -85,7 +87,7 @@ def decompose(
         groups[(len(t), p, vs_ids[i] is not None)].append(i)
 
     results: list[Decomposition | None] = [None] * len(prompts)
-    keys = required_hooks(adapter.spec, split)
+    keys = required_hooks(adapter.spec, split) | check_hooks(adapter.spec, split)
     for (_, pos, has_vs), members in groups.items():
         run = forward(
             adapter,
@@ -94,6 +96,7 @@ def decompose(
             keys,
             prompts=[prompts[i] for i in members],
         )
+        check_consistency(adapter, run, split, pos, [prompts[i] for i in members])
         ev = evaluate(
             adapter,
             run,
@@ -120,6 +123,9 @@ def decompose(
                 unembed_bias=float(ev.unembed_bias[row]),
                 scale=float(ev.scale[row]),
                 model_logit=float(ev.model_logits[row]),
+                softcap=adapter.spec.softcap,
+                rounding=float(ev.rounding[row]),
+                model_output=float(ev.model_outputs[row]),
             )
     done = [r for r in results if r is not None]
     return done[0] if single else BatchDecomposition(tuple(done))

@@ -29,11 +29,13 @@ def logit_lens(
     tokens = adapter.tokenize(prompt)
     pos = resolve_position(position, len(tokens), prompt)
     a, b = direction_ids(adapter, answer, vs)
-    keys = {HookKey(Hook.EMBED)} | {HookKey(Hook.ATTN_OUT, layer) for layer in range(spec.n_layers)}
-    if spec.has_pos_embed:
-        keys.add(HookKey(Hook.POS_EMBED))
-    if spec.has_mlp:
-        keys |= {HookKey(Hook.MLP_OUT, layer) for layer in range(spec.n_layers)}
+    # The residual stream itself, before block 0 and after each block: exact for any block
+    # layout (post-norms, multipliers, parallel blocks alike).
+    keys = {HookKey(Hook.RESID_PRE, 0)} | {
+        HookKey(Hook.RESID_POST, layer) for layer in range(spec.n_layers)
+    }
+    if spec.softcap is not None:  # the lens reads the logit before the cap
+        keys.add(HookKey(Hook.UNEMBED))
     run = forward(adapter, [tokens], [pos], keys, prompts=[prompt])
     acts = {k: v[0].to(ACCUMULATE) for k, v in run.activations.items()}
 
@@ -45,15 +47,8 @@ def logit_lens(
     w = norm.read_vector(u)
     constant = float(norm.constant(u)) + float(biases[0])
 
-    x = acts[HookKey(Hook.EMBED)]
-    if spec.has_pos_embed:
-        x = x + acts[HookKey(Hook.POS_EMBED)]
-    prefixes = [x]
-    for layer in range(spec.n_layers):
-        x = x + acts[HookKey(Hook.ATTN_OUT, layer)]
-        if spec.has_mlp:
-            x = x + acts[HookKey(Hook.MLP_OUT, layer)]
-        prefixes.append(x)
+    prefixes = [acts[HookKey(Hook.RESID_PRE, 0)]]
+    prefixes += [acts[HookKey(Hook.RESID_POST, layer)] for layer in range(spec.n_layers)]
     stack = torch.stack(prefixes)  # [n_layers + 1, d_model]
     scales = norm.scale(stack)
     values = (stack @ w) / scales + constant

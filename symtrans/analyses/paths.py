@@ -23,7 +23,7 @@ from torch import Tensor
 from .. import labels as lb
 from ..adapter import attention_adapter
 from ..adapter.protocol import AttentionAdapter, Hook
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnsupportedModelError
 from ..results.decomposition import Decomposition
 from ..results.paths import Path, PathExpansion
 from ..trace.blocks import BlockInputs, block_input_terms, block_inputs
@@ -42,6 +42,12 @@ def expand_head(
         raise InvalidArgumentError(f"depth must be an int ≥ 1, got {depth!r}")
     adapter = attention_adapter(model)
     spec = adapter.spec
+    if spec.clip_qkv is not None:
+        raise UnsupportedModelError(
+            f"{spec.architecture}: the model clamps its values (clip_qkv={spec.clip_qkv:g}), so a "
+            "head's output is not linear in the residual it reads and has no exact paths; "
+            "d.project (per source position) still applies"
+        )
     target = resolve_head(head, spec.n_layers, spec.n_heads)
     tokens = list(d.tokens[: d.position + 1])  # causal: later tokens change nothing here
     tr = block_inputs(adapter, tokens, target.layer)
@@ -49,7 +55,7 @@ def expand_head(
     r = norm.read_vector(answer_direction(adapter, d.answer, d.vs)) / d.scale  # [d_model]
     z = tr.act(Hook.Z, target.layer)
     W_O = adapter.W_O(target.layer)[target.head].to(ACCUMULATE)
-    head_value = float(z[d.position, target.head] @ (W_O @ r))
+    head_value = float(z[d.position, target.head] @ (W_O @ tr.read(target.layer, d.position, r)))
     found = list(_expand(adapter, tr, target, d.position, r, depth))
     paths = sorted(
         (Path(nodes, positions, value) for nodes, positions, value in found),
@@ -65,6 +71,7 @@ def expand_head(
         answer=d.answer,
         vs=d.vs,
         dtype=d.model.dtype,
+        float32_norms=d.model.float32_norms,
         norm=d.model.norm,
     )
 
@@ -80,12 +87,14 @@ def _expand(
     r: Tensor,
     depth: int,
 ) -> Iterator[Found]:
-    """Paths of ``<H^{head}_q, r>``, each ending in ``head`` at ``q``. ``r``: ``[d_model]``."""
+    """Paths of ``<H^{head}_q, r>`` (the head's output as written to the residual stream),
+    each ending in ``head`` at ``q``. ``r``: ``[d_model]``."""
     layer, h = head.layer, head.head
-    ln1 = adapter.ln1(layer).to(ACCUMULATE)
-    o = adapter.W_O(layer)[h].to(ACCUMULATE) @ r  # [d_head]
+    first = adapter.ln1(layer)
+    ln1 = None if first is None else first.to(ACCUMULATE)
+    o = adapter.W_O(layer)[h].to(ACCUMULATE) @ tr.read(layer, q, r)  # [d_head]
     ov = adapter.W_V(layer)[h].to(ACCUMULATE) @ o  # [d_model]
-    read = ln1.read_vector(ov)  # c(γ1 ⊙ W_V W_O r)
+    read = ov if ln1 is None else ln1.read_vector(ov)  # c(γ1 ⊙ W_V W_O r)
     A = tr.pattern[layer][h, q, : q + 1]  # [S]
     coef = A / tr.ln1_scale[layer][: q + 1]  # [S]
     end = ((head,), (q,))
@@ -99,9 +108,9 @@ def _expand(
                     yield nodes + end[0], positions + end[1], value
             else:
                 yield (label, head), (s, q), float(values[s])
-    beta = 0.0 if ln1.beta is None else float(ln1.beta @ ov)
+    beta = 0.0 if ln1 is None or ln1.beta is None else float(ln1.beta @ ov)
     b_V = float(adapter.b_V(layer)[h].to(ACCUMULATE) @ o)
     for s in range(q + 1):
-        if ln1.beta is not None:
+        if ln1 is not None and ln1.beta is not None:
             yield (lb.Ln1Bias(layer), head), (s, q), float(A[s]) * beta
         yield (lb.ValueBias(layer, h), head), (s, q), float(A[s]) * b_V

@@ -37,7 +37,7 @@ from ..results.projection import Effect, Projection, SourcePart, head_indices
 from ..trace.evaluate import answer_direction
 from ..trace.inputs import resolve_head
 from ..trace.run import forward
-from ..trace.splits import ACCUMULATE
+from ..trace.splits import ACCUMULATE, writer_hooks, written
 
 SCALE_RTOL = 1e-6  # σ from the new run vs d.scale: a larger gap means another model or prompt
 
@@ -88,6 +88,7 @@ def project(
     spots = head_indices(d, target)
     layer, h, p = target.layer, target.head, d.position
     keys = {HookKey(Hook.PATTERN, layer), HookKey(Hook.V, layer), HookKey(Hook.RESID_FINAL)}
+    keys |= writer_hooks(spec, layer, "attn")
     run = forward(adapter, [list(d.tokens)], [p], keys, prompts=[d.prompt])
     norm = spec.norm.to(ACCUMULATE)
     x = run.activations[HookKey(Hook.RESID_FINAL)][0].to(ACCUMULATE)  # [d_model]
@@ -101,7 +102,8 @@ def project(
     pattern = run.activations[HookKey(Hook.PATTERN, layer)][0, h, : p + 1].to(ACCUMULATE)  # [S]
     v = run.activations[HookKey(Hook.V, layer)][0, : p + 1].to(ACCUMULATE)  # [S, h, d_head]
     W_O = adapter.W_O(layer)[h].to(ACCUMULATE)  # [d_head, d_model]
-    r = pattern[:, None] * einops.einsum(v[:, h], W_O, "s d, d m -> s m")  # [S, d_model]
+    raw = pattern[:, None] * einops.einsum(v[:, h], W_O, "s d, d m -> s m")  # [S, d_model]
+    r = written(spec, run, layer, "attn", raw, row=0)  # what each source adds to x^L_p
     e, name = _directions(adapter, d, onto, p + 1)  # [S, d_model]
     coef = (r * e).sum(-1) / (e * e).sum(-1)  # [S]
     kept = coef < 0 if only_negative else torch.ones_like(coef, dtype=torch.bool)

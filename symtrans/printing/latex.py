@@ -104,6 +104,18 @@ class SymtransLatexPrinter(LatexPrinter):
     def _print_MLPBias(self, node: Any) -> str:
         return self._m("stMLPBias", self._p(node.args[0]))
 
+    def _print_ExpertOutput(self, node: Any) -> str:
+        return self._m("stExpert", *(self._p(a) for a in node.args))
+
+    def _print_ExpertNeuronOutput(self, node: Any) -> str:
+        return self._m("stExpertNeuron", *(self._p(a) for a in node.args))
+
+    def _print_SharedExpertOutput(self, node: Any) -> str:
+        return self._m("stSharedExpert", *(self._p(a) for a in node.args))
+
+    def _print_SharedNeuronOutput(self, node: Any) -> str:
+        return self._m("stSharedNeuron", *(self._p(a) for a in node.args))
+
     def _print_Ln1BiasNode(self, node: Any) -> str:
         return self._m("stLnOneBias", self._p(node.args[0]))
 

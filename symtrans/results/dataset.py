@@ -36,6 +36,7 @@ class DatasetDecomposition(Result):
     magnitudes: np.ndarray  # [count]
     values: np.ndarray | None  # [count, terms]
     examples: tuple[tuple[str, str, str | None], ...]  # the first few (prompt, answer, vs)
+    roundings: np.ndarray | None = None  # [count]: each prompt's rounding (low precision)
 
     @property
     def total_mean(self) -> float:
@@ -69,6 +70,8 @@ class DatasetDecomposition(Result):
                 magnitude=float(magnitude),
                 dtype=self.model.dtype,
                 norm=self.model.norm,
+                float32_norms=self.model.float32_norms,
+                rounding=None if self.roundings is None else float(self.roundings[i]),
             )
             for i, (total, logit, magnitude) in enumerate(
                 zip(self.totals, self.model_logits, self.magnitudes, strict=True)

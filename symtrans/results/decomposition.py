@@ -73,7 +73,12 @@ class Decomposition(Result):
     beta_term: float  # <β, u>
     unembed_bias: float  # b_U[answer] (- b_U[vs])
     scale: float  # σ(x^L_p), the frozen scale
-    model_logit: float
+    model_logit: float  # the model's own logit (difference), before any soft-cap
+    softcap: float | None = None  # the model outputs cap · tanh(logit / cap) (Gemma 2/3)
+    model_output: float | None = None  # what the model outputs (after the cap), if known
+    # The size of the model's own rounding of this logit, in units of its dtype's epsilon
+    # (symtrans.trace.evaluate.rounding_scale): the tolerance of a low-precision model.
+    rounding: float | None = None
 
     # -- numbers ---------------------------------------------------------------------------
     @property
@@ -108,21 +113,47 @@ class Decomposition(Result):
         token = self.token_strings[self.position]
         return [Term(self.labels[i], float(self.values[i]), self.position, token) for i in order]
 
+    @property
+    def capped_total(self) -> float | None:
+        """The soft-cap applied to the sum, ``cap · tanh(total / cap)`` (one answer, no
+        ``vs``: a capped difference is not a function of the difference)."""
+        if self.softcap is None or self.vs is not None:
+            return None
+        return float(self.softcap * np.tanh(self.total / self.softcap))
+
     # -- the check -------------------------------------------------------------------------
     def claims(self) -> tuple[Claim, ...]:
-        return (
+        subject = f"prompt {self.prompt!r} at position {self.position}, direction {self.direction}"
+        claims = [
             Claim(
-                subject=f"prompt {self.prompt!r} at position {self.position}, direction "
-                f"{self.direction}",
+                subject=subject,
                 what="the terms",
                 value=self.total,
-                against="the model's logit",
+                against="the model's logit" + (" before its soft-cap" if self.softcap else ""),
                 reference=self.model_logit,
                 magnitude=self.magnitude,
                 dtype=self.model.dtype,
                 norm=self.model.norm,
-            ),
-        )
+                float32_norms=self.model.float32_norms,
+                rounding=self.rounding,
+            )
+        ]
+        capped = self.capped_total
+        if capped is not None and self.model_output is not None:
+            claims.append(
+                Claim(
+                    subject=subject,
+                    what="the soft-capped sum",
+                    value=capped,
+                    against="the model's output",
+                    reference=self.model_output,
+                    magnitude=self.magnitude,
+                    dtype=self.model.dtype,
+                    norm=self.model.norm,
+                    float32_norms=self.model.float32_norms,
+                )
+            )
+        return tuple(claims)
 
     @property
     def tolerance(self) -> float:

@@ -45,6 +45,7 @@ class LogitLens(Result):
                 magnitude=abs(last - self.constant) + abs(self.constant),
                 dtype=self.model.dtype,
                 norm=self.model.norm,
+                float32_norms=self.model.float32_norms,
             ),
         )
 

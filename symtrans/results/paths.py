@@ -41,6 +41,7 @@ class PathExpansion(Result):
     vs: str | None = None
     dtype: str = "float64"  # the model's
     norm: NormKind = NormKind.LAYER
+    float32_norms: bool = False  # Hugging Face computes the norms in float32
 
     @property
     def total(self) -> float:
@@ -65,6 +66,7 @@ class PathExpansion(Result):
                 magnitude=float(sum(abs(p.value) for p in self.paths)),
                 dtype=self.dtype,
                 norm=self.norm,
+                float32_norms=self.float32_norms,
                 floor=PATH_ATOL,
             ),
         )

@@ -105,6 +105,7 @@ class Projection(Result):
                 magnitude=d.magnitude,
                 dtype=d.model.dtype,
                 norm=d.model.norm,
+                float32_norms=d.model.float32_norms,
             )
 
         return (

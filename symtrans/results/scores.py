@@ -40,28 +40,41 @@ class ScoreDecomposition(Result):
     values: np.ndarray  # [n_query_terms, n_key_terms]
     model_score: float  # blocks.{layer}.attn.hook_attn_scores[head, query_pos, key_pos]
     token_strings: tuple[str, ...] = ()
+    softcap: float | None = None  # the model's score is cap · tanh(sum / cap) (Gemma 2)
     dtype: str = "float64"  # the model's
-    norm: NormKind = NormKind.LAYER  # the model's first norms
+    norm: NormKind = NormKind.LAYER
+    float32_norms: bool = (
+        False  # Hugging Face computes the norms in float32  # the model's first norms
+    )
 
     @property
     def total(self) -> float:
         return float(self.values.sum())
 
     @property
+    def capped_total(self) -> float:
+        """The sum as the model's score: with its soft-cap applied where the model caps."""
+        if self.softcap is None:
+            return self.total
+        return float(self.softcap * np.tanh(self.total / self.softcap))
+
+    @property
     def error(self) -> float:
-        return self.total - self.model_score
+        return self.capped_total - self.model_score
 
     def claims(self) -> tuple[Claim, ...]:
+        capped = " through the soft-cap" if self.softcap is not None else ""
         return (
             Claim(
                 subject=f"L{self.layer}H{self.head}'s score {self.query_pos}→{self.key_pos}",
-                what=f"the {self.values.size} pieces",
-                value=self.total,
+                what=f"the {self.values.size} pieces{capped}",
+                value=self.capped_total,
                 against="the model's score (hook_attn_scores)",
                 reference=self.model_score,
                 magnitude=float(np.abs(self.values).sum()),
                 dtype=self.dtype,
                 norm=self.norm,
+                float32_norms=self.float32_norms,
                 floor=SCORE_ATOL,
             ),
         )

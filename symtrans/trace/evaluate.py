@@ -27,7 +27,9 @@ class Evaluation:
     beta_term: Float[Tensor, " batch"]  # <β, u>
     unembed_bias: Float[Tensor, " batch"]  # b_U (difference)
     scale: Float[Tensor, " batch"]  # σ(x^L_p), the frozen scale
-    model_logits: Float[Tensor, " batch"]  # the model's own logit (or logit difference)
+    model_logits: Float[Tensor, " batch"]  # the model's own logit (difference), before any cap
+    model_outputs: Float[Tensor, " batch"]  # what the model outputs: after a soft-cap
+    rounding: Float[Tensor, " batch"]  # the size of what the model rounded (see rounding_scale)
 
 
 def unembed_direction(
@@ -53,13 +55,46 @@ def answer_direction(
 
 
 def direction_logits(
-    run: RunResult, answer: Int[Tensor, " batch"], vs: Int[Tensor, " batch"] | None
+    run: RunResult,
+    answer: Int[Tensor, " batch"],
+    vs: Int[Tensor, " batch"] | None,
+    capped: bool = False,
 ) -> Float[Tensor, " batch"]:
-    """The model's own logit of ``answer`` (minus that of ``vs``) at each destination."""
-    logits = run.logits.to(ACCUMULATE)
+    """The model's own logit of ``answer`` (minus that of ``vs``) at each destination: the
+    linear logit the terms add up to (before a soft-cap, read from the unembedding's hook
+    where the model caps), or with ``capped`` what the model outputs."""
+    key = HookKey(Hook.UNEMBED)
+    source = run.logits if capped or key not in run.activations else run.activations[key]
+    logits = source.to(ACCUMULATE)
     rows = torch.arange(logits.shape[0])
     out = logits[rows, answer]
     return out if vs is None else out - logits[rows, vs]
+
+
+def rounding_scale(
+    adapter: ModelAdapter,
+    run: RunResult,
+    w: Float[Tensor, "batch d_model"],
+    u: Float[Tensor, "batch d_model"],
+    scale: Float[Tensor, " batch"],
+) -> Float[Tensor, " batch"]:
+    """How large the model's own rounding of this logit can be, in units of its dtype's
+    epsilon: a random-walk error model over the vectors the model rounded on the way,
+
+        sqrt( Σ_k Σ_j (w_j v_kj)² ) / σ  +  sqrt( Σ_j (LN(x)_j u_j)² ),
+
+    ``v_k`` each residual the model stored (after every block) and every sublayer output in
+    the run, the second part the final norm and the unembedding. It grows with the square
+    root of the number of roundings, not with the sum of the parts' absolute values, so a
+    low-precision check still catches a missing term of about that size."""
+    squares = torch.zeros(w.shape[0], dtype=ACCUMULATE)
+    for key, value in run.activations.items():
+        if key.hook in (Hook.RESID_POST, Hook.ATTN_OUT, Hook.MLP_OUT) and not key.all_positions:
+            squares = squares + ((w * value.to(ACCUMULATE)) ** 2).sum(-1)
+    norm = adapter.spec.norm.to(ACCUMULATE)
+    x = run.activations[HookKey(Hook.RESID_FINAL)].to(ACCUMULATE)
+    head = ((norm.apply(x) * u) ** 2).sum(-1)
+    return squares.sqrt() / scale + head.sqrt()
 
 
 def evaluate(
@@ -77,9 +112,11 @@ def evaluate(
     scale = norm.scale(run.activations[HookKey(Hook.RESID_FINAL)].to(ACCUMULATE))
     values = term_inner_products(adapter, run, split, w, position) / scale.unsqueeze(-1)
     return Evaluation(
+        rounding=rounding_scale(adapter, run, w, u, scale),
         values=values,
         beta_term=norm.constant(u),
         unembed_bias=b_U,
         scale=scale,
         model_logits=direction_logits(run, answer, vs),
+        model_outputs=direction_logits(run, answer, vs, capped=True),
     )

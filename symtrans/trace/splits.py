@@ -20,7 +20,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .. import labels as lb
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, ModelSpec, RunResult
+from ..adapter.protocol import Experts, Hook, HookKey, ModelAdapter, ModelSpec, RunResult
+from ..errors import UnsupportedModelError
 from ..kinds import Split
 
 ACCUMULATE = torch.float64
@@ -43,10 +44,61 @@ class Reading:
     def dot(self, x: Float[Tensor, "batch d_model"]) -> Float[Tensor, "batch 1"]:
         return einops.einsum(x, self.w, "b m, b m -> b").unsqueeze(-1)
 
+    def read(self, layer: int, sublayer: str) -> Float[Tensor, "batch d_model"]:
+        """The vector a raw output of ``sublayer`` ("attn" or "mlp") of block ``layer`` is read
+        with: ``<w, multiplier · post(v)> = <read, v>``, the post-norm's scale frozen at the
+        value the forward pass computed (``w`` itself where the sublayer writes as it is)."""
+        return read_vector(self.adapter.spec, self.run, self.w, layer, sublayer)
+
     def per_head(self, layer: int) -> Float[Tensor, "batch n_heads d_head"]:
-        """``W_O w`` for every head of ``layer``."""
+        """``W_O r`` for every head of ``layer`` (``r`` the attention's read vector)."""
         W_O = self.adapter.W_O(layer).to(ACCUMULATE)
-        return einops.einsum(W_O, self.w, "h d m, b m -> b h d")
+        return einops.einsum(W_O, self.read(layer, "attn"), "h d m, b m -> b h d")
+
+
+def read_vector(
+    spec: ModelSpec, run: RunResult, w: Float[Tensor, "batch d_model"], layer: int, sublayer: str
+) -> Float[Tensor, "batch d_model"]:
+    """``multiplier · c(γ_post ⊙ w) / σ_post`` (see :meth:`Reading.read`)."""
+    writer = spec.writer(layer, sublayer)
+    read = w * writer.multiplier
+    if writer.post is None:
+        return read
+    assert writer.scale is not None
+    scale = run.activations[HookKey(writer.scale, layer)].to(ACCUMULATE).reshape(-1, 1)
+    return writer.post.to(ACCUMULATE).read_vector(read) / scale
+
+
+def written(
+    spec: ModelSpec,
+    run: RunResult,
+    layer: int,
+    sublayer: str,
+    raw: Float[Tensor, "*batch d_model"],
+    row: int | None = None,
+) -> Float[Tensor, "*batch d_model"]:
+    """What a raw piece of a sublayer's output adds to the residual stream, linearly: with a
+    post-norm, ``multiplier · γ ⊙ c(raw) / σ_post`` (its scale frozen; batch row ``row`` of
+    the run, or every row), so pieces add up to the sublayer's written output."""
+    writer = spec.writer(layer, sublayer)
+    out = raw * writer.multiplier
+    if writer.post is None:
+        return out
+    assert writer.scale is not None
+    if writer.post.beta is not None:  # not linear in the pieces: symtrans has no such model
+        raise UnsupportedModelError(
+            f"block {layer}'s {sublayer} post-norm has a bias, so its pieces do not add up "
+            "linearly through it"
+        )
+    scale = run.activations[HookKey(writer.scale, layer)].to(ACCUMULATE)
+    scale = scale[row].reshape(()) if row is not None else scale.reshape(-1, *[1] * (raw.ndim - 1))
+    return writer.post.to(ACCUMULATE).frozen(out, scale)
+
+
+def writer_hooks(spec: ModelSpec, layer: int, sublayer: str) -> set[HookKey]:
+    """The hooks reading a raw output of ``sublayer`` needs (a post-norm's scale)."""
+    writer = spec.writer(layer, sublayer)
+    return set() if writer.scale is None else {HookKey(writer.scale, layer)}
 
 
 Values = Callable[[Reading], Float[Tensor, "batch k"]]
@@ -74,16 +126,13 @@ def _embedding(spec: ModelSpec) -> Iterator[Piece]:
         )
 
 
-def _block(layer: int, spec: ModelSpec) -> Piece:
-    hooks = {HookKey(Hook.ATTN_OUT, layer)} | (
-        {HookKey(Hook.MLP_OUT, layer)} if spec.has_mlp else set()
-    )
+def _block(layer: int) -> Piece:
+    """What block ``layer`` adds, from the residual before and after it: exact for any
+    block layout."""
+    hooks = {HookKey(Hook.RESID_PRE, layer), HookKey(Hook.RESID_POST, layer)}
 
     def values(r: Reading) -> Tensor:
-        out = r.act(Hook.ATTN_OUT, layer)
-        if spec.has_mlp:
-            out = out + r.act(Hook.MLP_OUT, layer)
-        return r.dot(out)
+        return r.dot(r.act(Hook.RESID_POST, layer) - r.act(Hook.RESID_PRE, layer))
 
     return _piece((lb.BlockOut(layer),), hooks, values)
 
@@ -96,12 +145,12 @@ def _attention_out(layer: int) -> Piece:
     )
 
 
-def _attention_bias(layer: int) -> Piece:
-    return _piece(
-        (lb.AttnBias(layer),),
-        set(),
-        lambda r: r.dot(r.adapter.b_O(layer).to(ACCUMULATE).expand_as(r.w)),
-    )
+def _attention_bias(layer: int, spec: ModelSpec) -> Piece:
+    def values(r: Reading) -> Tensor:
+        b_O = r.adapter.b_O(layer).to(ACCUMULATE)
+        return einops.einsum(b_O, r.read(layer, "attn"), "m, b m -> b").unsqueeze(-1)
+
+    return _piece((lb.AttnBias(layer),), writer_hooks(spec, layer, "attn"), values)
 
 
 def _heads(layer: int, spec: ModelSpec) -> Piece:
@@ -109,7 +158,8 @@ def _heads(layer: int, spec: ModelSpec) -> Piece:
         return einops.einsum(r.act(Hook.Z, layer), r.per_head(layer), "b h d, b h d -> b h")
 
     labels = tuple(lb.HeadOut(layer, h) for h in range(spec.n_heads))
-    return _piece(labels, {HookKey(Hook.Z, layer)}, values)
+    hooks = {HookKey(Hook.Z, layer)} | writer_hooks(spec, layer, "attn")
+    return _piece(labels, hooks, values)
 
 
 def _head_sources(layer: int, spec: ModelSpec, position: int) -> Piece:
@@ -122,7 +172,8 @@ def _head_sources(layer: int, spec: ModelSpec, position: int) -> Piece:
     labels = tuple(
         lb.HeadSource(layer, h, s) for h in range(spec.n_heads) for s in range(position + 1)
     )
-    return _piece(labels, {HookKey(Hook.PATTERN, layer), HookKey(Hook.V, layer)}, values)
+    hooks = {HookKey(Hook.PATTERN, layer), HookKey(Hook.V, layer)}
+    return _piece(labels, hooks | writer_hooks(spec, layer, "attn"), values)
 
 
 def _mlp_out(layer: int) -> Piece:
@@ -134,17 +185,114 @@ def _mlp_out(layer: int) -> Piece:
 
 
 def _neurons(layer: int, spec: ModelSpec) -> Iterator[Piece]:
-    def values(r: Reading) -> Tensor:  # a_n (W_out w)[n]
+    def values(r: Reading) -> Tensor:  # a_n (W_out r)[n]
         W_out = r.adapter.W_out(layer).to(ACCUMULATE)  # [n, m]
-        return r.act(Hook.MLP_POST, layer) * einops.einsum(W_out, r.w, "n m, b m -> b n")
+        read = r.read(layer, "mlp")
+        return r.act(Hook.MLP_POST, layer) * einops.einsum(W_out, read, "n m, b m -> b n")
 
+    def bias(r: Reading) -> Tensor:
+        b_out = r.adapter.b_out(layer).to(ACCUMULATE)
+        return einops.einsum(b_out, r.read(layer, "mlp"), "m, b m -> b").unsqueeze(-1)
+
+    post = writer_hooks(spec, layer, "mlp")
     labels = tuple(lb.Neuron(layer, n) for n in range(spec.d_mlp))
-    yield _piece(labels, {HookKey(Hook.MLP_POST, layer)}, values)
-    yield _piece(
-        (lb.MlpBias(layer),),
-        set(),
-        lambda r: r.dot(r.adapter.b_out(layer).to(ACCUMULATE).expand_as(r.w)),
+    yield _piece(labels, {HookKey(Hook.MLP_POST, layer)} | post, values)
+    yield _piece((lb.MlpBias(layer),), post, bias)
+
+
+@dataclass(frozen=True)
+class ExpertActivations:
+    """A mixture-of-experts MLP at the destination, float64: every expert's hidden
+    activation (router weight not applied), the router weights, and the shared expert's."""
+
+    hidden: Float[Tensor, "batch n_experts d_expert"]
+    weights: Float[Tensor, "batch n_experts"]
+    shared: Float[Tensor, "batch d_shared"] | None
+    shared_gate: Float[Tensor, "batch 1"] | None  # sigmoid applied
+
+
+def expert_activations(
+    adapter: ModelAdapter, run: RunResult, layer: int
+) -> tuple[ExpertActivations, Experts]:
+    """Each expert's ``act(gate x) ⊙ (up x)`` from what the MLP read (``x``), with the
+    router weights the forward pass computed (frozen)."""
+    experts = adapter.experts(layer)  # type: ignore[attr-defined]
+    x = run.activations[HookKey(Hook.MLP_IN, layer)].to(ACCUMULATE)  # [b, m]
+    gate_up = einops.einsum(experts.gate_up.to(ACCUMULATE), x, "e i m, b m -> b e i")
+    gate, up = gate_up.chunk(2, dim=-1)
+    weights = run.activations[HookKey(Hook.EXPERT_WEIGHTS, layer)].to(ACCUMULATE)
+    shared = shared_gate = None
+    if experts.shared_down is not None:
+        assert experts.shared_gate is not None and experts.shared_up is not None
+        assert experts.shared_act is not None
+        g = x @ experts.shared_gate.to(ACCUMULATE).T
+        shared = experts.shared_act(g) * (x @ experts.shared_up.to(ACCUMULATE).T)
+        gated = run.activations[HookKey(Hook.SHARED_GATE, layer)].to(ACCUMULATE)
+        shared_gate = torch.sigmoid(gated.reshape(-1, 1))
+    return (
+        ExpertActivations(
+            experts.act(gate) * up, weights.reshape(x.shape[0], -1), shared, shared_gate
+        ),
+        experts,
     )
+
+
+def moe_hooks(spec: ModelSpec, layer: int) -> set[HookKey]:
+    shape = spec.moe_at(layer)
+    keys = {HookKey(Hook.MLP_IN, layer), HookKey(Hook.EXPERT_WEIGHTS, layer)}
+    if shape is not None and shape.d_shared:
+        keys.add(HookKey(Hook.SHARED_GATE, layer))
+    return keys | writer_hooks(spec, layer, "mlp")
+
+
+def _expert_pieces(layer: int, spec: ModelSpec, neurons: bool) -> Iterator[Piece]:
+    """A mixture-of-experts MLP: one term per expert (``neurons``: per expert neuron),
+    router weights frozen, then the shared expert through its gate."""
+    shape = spec.moe_at(layer)
+    assert shape is not None
+    hooks = moe_hooks(spec, layer)
+    cache: dict[int, tuple[ExpertActivations, Experts, Tensor]] = {}
+
+    def parts(r: Reading) -> tuple[ExpertActivations, Experts, Tensor]:
+        key = id(r.run)
+        if key not in cache:
+            acts, experts = expert_activations(r.adapter, r.run, layer)
+            cache.clear()
+            cache[key] = (acts, experts, r.read(layer, "mlp"))
+        return cache[key]
+
+    def expert_values(r: Reading) -> Tensor:  # g_e a_{e,n} (down_e^T r)[n]
+        acts, experts, read = parts(r)
+        readout = einops.einsum(experts.down.to(ACCUMULATE), read, "e m i, b m -> b e i")
+        values = acts.weights[:, :, None] * acts.hidden * readout
+        return values.flatten(1) if neurons else values.sum(-1)
+
+    if neurons:
+        labels: tuple[lb.Label, ...] = tuple(
+            lb.ExpertNeuron(layer, e, n)
+            for e in range(shape.n_experts)
+            for n in range(shape.d_expert)
+        )
+    else:
+        labels = tuple(lb.Expert(layer, e) for e in range(shape.n_experts))
+    yield _piece(labels, hooks, expert_values)
+    if not shape.d_shared:
+        return
+
+    def shared_values(r: Reading) -> Tensor:
+        acts, experts, read = parts(r)
+        assert acts.shared is not None and acts.shared_gate is not None
+        assert experts.shared_down is not None
+        readout = read @ experts.shared_down.to(ACCUMULATE)  # [b, d_shared]
+        values = acts.shared_gate * acts.shared * readout
+        return values if neurons else values.sum(-1, keepdim=True)
+
+    shared_labels: tuple[lb.Label, ...] = (
+        tuple(lb.SharedNeuron(layer, n) for n in range(shape.d_shared))
+        if neurons
+        else (lb.SharedExpert(layer),)
+    )
+    yield _piece(shared_labels, hooks, shared_values)
 
 
 def pieces(spec: ModelSpec, split: Split, position: int) -> Iterator[Piece]:
@@ -152,21 +300,32 @@ def pieces(spec: ModelSpec, split: Split, position: int) -> Iterator[Piece]:
     yield from _embedding(spec)
     for layer in range(spec.n_layers):
         if split == "layers":
-            yield _block(layer, spec)
+            yield _block(layer)
             continue
         if split in ("components", "neurons"):
             yield _attention_out(layer)
         elif split == "heads":
             yield _heads(layer, spec)
-            yield _attention_bias(layer)
+            yield _attention_bias(layer, spec)
         else:  # positions
             yield _head_sources(layer, spec, position)
-            yield _attention_bias(layer)
+            yield _attention_bias(layer, spec)
         if spec.has_mlp:
-            if split == "neurons":
+            if spec.moe_at(layer) is not None and split != "components":
+                yield from _expert_pieces(layer, spec, neurons=split == "neurons")
+            elif split == "neurons":
                 yield from _neurons(layer, spec)
             else:
                 yield _mlp_out(layer)
+
+
+def check_supported(spec: ModelSpec, split: Split) -> None:
+    """:class:`UnsupportedModelError` if ``split`` is not exact for this model."""
+    if split not in spec.splits:
+        raise UnsupportedModelError(
+            f"split={split!r} is not available for {spec.architecture}: {spec.splits_note}; "
+            f"use one of {', '.join(repr(s) for s in spec.splits)}"
+        )
 
 
 def term_labels(spec: ModelSpec, split: Split, position: int) -> list[lb.Label]:
@@ -175,8 +334,11 @@ def term_labels(spec: ModelSpec, split: Split, position: int) -> list[lb.Label]:
 
 
 def required_hooks(spec: ModelSpec, split: Split) -> frozenset[HookKey]:
-    """Exactly the activations ``split`` needs, and the final residual (for ``σ``)."""
+    """Exactly the activations ``split`` needs, the final residual (for ``σ``) and, for a
+    soft-capped model, the logits before the cap."""
     keys = {HookKey(Hook.RESID_FINAL)}
+    if spec.softcap is not None:
+        keys.add(HookKey(Hook.UNEMBED))
     for piece in pieces(spec, split, 0):
         keys |= piece.hooks
     return frozenset(keys)
