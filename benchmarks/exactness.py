@@ -140,14 +140,93 @@ def hooked_rows(dirs: dict[str, Path]) -> list[str]:
     return out
 
 
+FAMILY_HEADER = (
+    "| family | model | split | \\|symtrans − Hugging Face\\| | \\|symtrans − logit\\| "
+    "| tolerance (issue 12) | refused, and why |\n|---|---|---|---|---|---|---|"
+)
+
+
+def family_rows(root: Path) -> list[str]:
+    """Every family of symtrans.adapter.families through st.load_model (TransformerBridge,
+    probed against Hugging Face at load), float64, every split, the worst of answer and
+    answer − vs: against Hugging Face's own forward pass (loaded apart, the closer of eager and
+    sdpa attention; before any soft-cap) and against the model's own logit."""
+    from transformers import AutoModelForCausalLM
+
+    from symtrans.adapter.families import FAMILIES
+    from tests import families as fm
+
+    titles = {f.name: f.title for f in FAMILIES}
+    float32_norms = {f.name for f in FAMILIES if f.norms_in_float32}
+    out = []
+    for variant in (*fm.VARIANTS, fm.UNLISTED):
+        folder = fm.build(root / variant.name, variant)
+        title = titles.get(variant.family, "(not listed)")
+        try:
+            model = st.load_model(str(folder), dtype=torch.float64)
+        except st.SymtransError as exc:
+            out.append(f"| {title} | {variant.name} | | | | | {str(exc)[:160]}… |")
+            continue
+        extra = (
+            {"experts_implementation": "eager"}
+            if "moe" in variant.name or "mixtral" in variant.name
+            else {}
+        )
+        refs = []
+        for impl in ("eager", "sdpa"):
+            try:
+                refs.append(
+                    AutoModelForCausalLM.from_pretrained(
+                        folder, dtype=torch.float64, attn_implementation=impl, **extra
+                    ).eval()
+                )
+            except ValueError:
+                continue
+        tolerance = "1e-6 relative" if variant.family in float32_norms else "1e-12"
+        for split in st.SPLITS:
+            try:
+                worst_hf = worst_model = 0.0
+                for answer, vs in DIRECTIONS:
+                    d = st.decompose(model, fm.PROMPT, answer=answer, vs=vs, split=split)
+                    a = model.tokenizer.encode(answer, add_special_tokens=False)[0]
+                    b = (
+                        None
+                        if vs is None
+                        else model.tokenizer.encode(vs, add_special_tokens=False)[0]
+                    )
+                    errors = []
+                    for hf in refs:
+                        logits = hf(torch.tensor([list(d.tokens)])).logits[0, -1].double()
+                        cap = getattr(hf.config, "final_logit_softcapping", None)
+                        if cap:
+                            logits = cap * torch.atanh(logits / cap)
+                        errors.append(
+                            abs(d.total - float(logits[a] - (logits[b] if b is not None else 0)))
+                        )
+                    worst_hf = max(worst_hf, min(errors))
+                    worst_model = max(worst_model, abs(d.total - d.model_logit))
+                out.append(
+                    f"| {title} | {variant.name} | {split} | {worst_hf:.2g} | {worst_model:.2g} "
+                    f"| {tolerance} | |"
+                )
+            except st.SymtransError as exc:
+                out.append(f"| {title} | {variant.name} | {split} | | | | {str(exc)[:120]}… |")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", choices=("bridge", "hooked", "both"), default="both")
+    parser.add_argument("--families", action="store_true", help="the per-family table only")
     parser.add_argument("--no-header", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_grad_enabled(False)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    if args.families:
+        with tempfile.TemporaryDirectory() as tmp:
+            print("\n".join([FAMILY_HEADER, *family_rows(Path(tmp))]))
+        return
     lines = [] if args.no_header else [HEADER]
     with tempfile.TemporaryDirectory() as tmp:
         dirs = build_dirs(Path(tmp))
