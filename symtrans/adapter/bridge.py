@@ -199,7 +199,11 @@ class BridgeAdapter(TransformerLensAdapter):
         return self._model.blocks[layer].mlp.W_out.detach()
 
     def b_out(self, layer: int) -> Tensor:
-        return zeros_if_none(self._model.blocks[layer].mlp.b_out, self._spec)
+        # Read through the output projection: the bridge's ``mlp.b_out`` alias is the tensor
+        # seen at boot, which stays ``meta`` when accelerate offloaded the block.
+        mlp = self._model.blocks[layer].mlp
+        out = getattr(mlp, "out", None)
+        return zeros_if_none(mlp.b_out if out is None else out.bias, self._spec)
 
     # -- attention weights (symtrans.paths, symtrans.attention) ---------------------------------
     def W_Q(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]

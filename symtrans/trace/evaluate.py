@@ -7,16 +7,18 @@ activations, whatever the model's dtype.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, ReadoutAdapter, RunResult
 from ..kinds import Split
 from .inputs import direction_ids
-from .splits import ACCUMULATE, term_inner_products
+from .run import forward
+from .splits import ACCUMULATE, ProjectedReading, required_hooks, split_values, term_inner_products
 
 
 @dataclass(frozen=True)
@@ -82,4 +84,46 @@ def evaluate(
         unembed_bias=b_U,
         scale=scale,
         model_logits=direction_logits(run, answer, vs),
+    )
+
+
+def projects_in_model(adapter: ModelAdapter) -> bool:
+    """Whether ``adapter`` computes the read-out projections where the model runs (a remote
+    nnsight model: its weights and activations stay on the server)."""
+    return isinstance(adapter, ReadoutAdapter) and bool(getattr(adapter, "remote", False))
+
+
+def evaluate_prompts(
+    adapter: ModelAdapter,
+    tokens: Sequence[Sequence[int]],
+    split: Split,
+    answer: Int[Tensor, " batch"],
+    vs: Int[Tensor, " batch"] | None,
+    position: int,
+    prompts: Sequence[str] | None = None,
+) -> Evaluation:
+    """Run a group of prompts sharing the destination ``position`` and evaluate ``split``:
+    one forward pass caching the destination rows the split needs, projected here; or, for
+    an adapter that projects in the model (:func:`projects_in_model`), one pass that sends
+    back only the projections."""
+    keys = required_hooks(adapter.spec, split)
+    positions = [position] * len(tokens)
+    if not projects_in_model(adapter):
+        run = forward(adapter, tokens, positions, keys, prompts=prompts)
+        return evaluate(adapter, run, split, answer, vs, position)
+    out = adapter.readout(  # type: ignore[attr-defined]
+        torch.as_tensor(tokens, dtype=torch.long),
+        torch.as_tensor(positions, dtype=torch.long),
+        keys,
+        answer,
+        vs,
+    )
+    scale = out.scale.to(ACCUMULATE)
+    values = split_values(ProjectedReading(out), adapter.spec, split, position)
+    return Evaluation(
+        values=values / scale.unsqueeze(-1),
+        beta_term=out.beta_term.to(ACCUMULATE),
+        unembed_bias=out.unembed_bias.to(ACCUMULATE),
+        scale=scale,
+        model_logits=out.model_logits.to(ACCUMULATE),
     )

@@ -20,16 +20,37 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .. import labels as lb
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, ModelSpec, RunResult
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, ModelSpec, Readout, RunResult
 from ..kinds import Split
 
 ACCUMULATE = torch.float64
 
 
-@dataclass(frozen=True)
 class Reading:
-    """What a piece evaluates against: one forward pass, the read vector ``w`` per prompt
-    and the destination position."""
+    """What a piece evaluates against: the projections of the hooks onto the read vector
+    ``w`` (``[batch, d_model]``) at the destination position. :class:`HostReading` contracts
+    the adapter's activations with ``w`` here; :class:`ProjectedReading` takes the same
+    numbers computed where the model runs (:meth:`ReadoutAdapter.readout`)."""
+
+    def project(self, hook: Hook, layer: int = -1) -> Tensor:
+        """``<w, x>`` (``[batch, 1]``) for a hook of width ``d_model``; ``z · (W_O w)`` per
+        head for ``Z`` (``[batch, n_heads]``); ``a_n (W_out w)[n]`` for ``MLP_POST``
+        (``[batch, d_mlp]``); ``v_s · (W_O w)`` for ``V`` (``[batch, pos, n_heads]``)."""
+        raise NotImplementedError
+
+    def bias(self, hook: Hook, layer: int) -> Float[Tensor, "batch 1"]:
+        """``<w, b_O>`` (``hook`` ATTN_OUT) or ``<w, b_out>`` (MLP_OUT) of block ``layer``."""
+        raise NotImplementedError
+
+    def act(self, hook: Hook, layer: int = -1) -> Tensor:
+        """A cached activation that is not projected (the pattern), float64."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class HostReading(Reading):
+    """One forward pass's activations, the read vector ``w`` per prompt, and the weights,
+    contracted here in float64."""
 
     adapter: ModelAdapter
     run: RunResult
@@ -37,7 +58,6 @@ class Reading:
     position: int
 
     def act(self, hook: Hook, layer: int = -1) -> Tensor:
-        """A cached activation (destination rows), float64."""
         return self.run.activations[HookKey(hook, layer)].to(ACCUMULATE)
 
     def dot(self, x: Float[Tensor, "batch d_model"]) -> Float[Tensor, "batch 1"]:
@@ -47,6 +67,41 @@ class Reading:
         """``W_O w`` for every head of ``layer``."""
         W_O = self.adapter.W_O(layer).to(ACCUMULATE)
         return einops.einsum(W_O, self.w, "h d m, b m -> b h d")
+
+    def project(self, hook: Hook, layer: int = -1) -> Tensor:
+        if hook is Hook.Z:
+            return einops.einsum(
+                self.act(Hook.Z, layer), self.per_head(layer), "b h d, b h d -> b h"
+            )
+        if hook is Hook.V:  # [b, s, h, d], one per query head
+            return einops.einsum(
+                self.act(Hook.V, layer), self.per_head(layer), "b s h d, b h d -> b s h"
+            )
+        if hook is Hook.MLP_POST:
+            W_out = self.adapter.W_out(layer).to(ACCUMULATE)  # [n, m]
+            return self.act(hook, layer) * einops.einsum(W_out, self.w, "n m, b m -> b n")
+        return self.dot(self.act(hook, layer))
+
+    def bias(self, hook: Hook, layer: int) -> Float[Tensor, "batch 1"]:
+        b = self.adapter.b_O(layer) if hook is Hook.ATTN_OUT else self.adapter.b_out(layer)
+        return self.dot(b.to(ACCUMULATE).expand_as(self.w))
+
+
+@dataclass(frozen=True)
+class ProjectedReading(Reading):
+    """The projections a :class:`~symtrans.adapter.protocol.ReadoutAdapter` computed where the
+    model runs."""
+
+    readout: Readout
+
+    def project(self, hook: Hook, layer: int = -1) -> Tensor:
+        return self.readout.projections[HookKey(hook, layer)].to(ACCUMULATE)
+
+    def bias(self, hook: Hook, layer: int) -> Float[Tensor, "batch 1"]:
+        return self.readout.biases[HookKey(hook, layer)].to(ACCUMULATE).reshape(-1, 1)
+
+    def act(self, hook: Hook, layer: int = -1) -> Tensor:
+        return self.project(hook, layer)
 
 
 Values = Callable[[Reading], Float[Tensor, "batch k"]]
@@ -67,10 +122,10 @@ def _piece(labels: tuple[lb.Label, ...], hooks: set[HookKey], values: Values) ->
 
 
 def _embedding(spec: ModelSpec) -> Iterator[Piece]:
-    yield _piece((lb.Embed(),), {HookKey(Hook.EMBED)}, lambda r: r.dot(r.act(Hook.EMBED)))
+    yield _piece((lb.Embed(),), {HookKey(Hook.EMBED)}, lambda r: r.project(Hook.EMBED))
     if spec.has_pos_embed:
         yield _piece(
-            (lb.PosEmbed(),), {HookKey(Hook.POS_EMBED)}, lambda r: r.dot(r.act(Hook.POS_EMBED))
+            (lb.PosEmbed(),), {HookKey(Hook.POS_EMBED)}, lambda r: r.project(Hook.POS_EMBED)
         )
 
 
@@ -80,10 +135,10 @@ def _block(layer: int, spec: ModelSpec) -> Piece:
     )
 
     def values(r: Reading) -> Tensor:
-        out = r.act(Hook.ATTN_OUT, layer)
+        out = r.project(Hook.ATTN_OUT, layer)
         if spec.has_mlp:
-            out = out + r.act(Hook.MLP_OUT, layer)
-        return r.dot(out)
+            out = out + r.project(Hook.MLP_OUT, layer)
+        return out
 
     return _piece((lb.BlockOut(layer),), hooks, values)
 
@@ -92,7 +147,7 @@ def _attention_out(layer: int) -> Piece:
     return _piece(
         (lb.AttnOut(layer),),
         {HookKey(Hook.ATTN_OUT, layer)},
-        lambda r: r.dot(r.act(Hook.ATTN_OUT, layer)),
+        lambda r: r.project(Hook.ATTN_OUT, layer),
     )
 
 
@@ -100,13 +155,13 @@ def _attention_bias(layer: int) -> Piece:
     return _piece(
         (lb.AttnBias(layer),),
         set(),
-        lambda r: r.dot(r.adapter.b_O(layer).to(ACCUMULATE).expand_as(r.w)),
+        lambda r: r.bias(Hook.ATTN_OUT, layer),
     )
 
 
 def _heads(layer: int, spec: ModelSpec) -> Piece:
     def values(r: Reading) -> Tensor:  # z · (W_O w) per head
-        return einops.einsum(r.act(Hook.Z, layer), r.per_head(layer), "b h d, b h d -> b h")
+        return r.project(Hook.Z, layer)
 
     labels = tuple(lb.HeadOut(layer, h) for h in range(spec.n_heads))
     return _piece(labels, {HookKey(Hook.Z, layer)}, values)
@@ -115,8 +170,8 @@ def _heads(layer: int, spec: ModelSpec) -> Piece:
 def _head_sources(layer: int, spec: ModelSpec, position: int) -> Piece:
     def values(r: Reading) -> Tensor:  # A_{p,s} v_s · (W_O w), per head and source
         pattern = r.act(Hook.PATTERN, layer)[:, :, : position + 1]  # [b, h, s]
-        v = r.act(Hook.V, layer)[:, : position + 1]  # [b, s, h, d], one per query head
-        per_source = einops.einsum(v, r.per_head(layer), "b s h d, b h d -> b h s") * pattern
+        v = r.project(Hook.V, layer)[:, : position + 1]  # [b, s, h]: v_s · (W_O w)
+        per_source = einops.rearrange(v, "b s h -> b h s") * pattern
         return einops.rearrange(per_source, "b h s -> b (h s)")
 
     labels = tuple(
@@ -129,21 +184,20 @@ def _mlp_out(layer: int) -> Piece:
     return _piece(
         (lb.MlpOut(layer),),
         {HookKey(Hook.MLP_OUT, layer)},
-        lambda r: r.dot(r.act(Hook.MLP_OUT, layer)),
+        lambda r: r.project(Hook.MLP_OUT, layer),
     )
 
 
 def _neurons(layer: int, spec: ModelSpec) -> Iterator[Piece]:
     def values(r: Reading) -> Tensor:  # a_n (W_out w)[n]
-        W_out = r.adapter.W_out(layer).to(ACCUMULATE)  # [n, m]
-        return r.act(Hook.MLP_POST, layer) * einops.einsum(W_out, r.w, "n m, b m -> b n")
+        return r.project(Hook.MLP_POST, layer)
 
     labels = tuple(lb.Neuron(layer, n) for n in range(spec.d_mlp))
     yield _piece(labels, {HookKey(Hook.MLP_POST, layer)}, values)
     yield _piece(
         (lb.MlpBias(layer),),
         set(),
-        lambda r: r.dot(r.adapter.b_out(layer).to(ACCUMULATE).expand_as(r.w)),
+        lambda r: r.bias(Hook.MLP_OUT, layer),
     )
 
 
@@ -190,9 +244,16 @@ def term_inner_products(
     position: int,
 ) -> Float[Tensor, "batch terms"]:
     """``<w, t_i>`` for every term of ``split``, in the order of :func:`term_labels`."""
-    reading = Reading(adapter, run, w, position)
+    return split_values(HostReading(adapter, run, w, position), adapter.spec, split, position)
+
+
+def split_values(
+    reading: Reading, spec: ModelSpec, split: Split, position: int
+) -> Float[Tensor, "batch terms"]:
+    """Every term of ``split`` evaluated against ``reading``, in the order of
+    :func:`term_labels`."""
     columns = []
-    for piece in pieces(adapter.spec, split, position):
+    for piece in pieces(spec, split, position):
         values = piece.values(reading)
         if values.shape[-1] != len(piece.labels):  # a piece's own labels and values
             raise AssertionError(f"{piece.labels[0]}: {values.shape[-1]} values")
