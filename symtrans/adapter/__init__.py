@@ -47,6 +47,11 @@ def as_adapter(model: Any, remote: bool | str = False) -> ModelAdapter:
     Raises :class:`~symtrans.errors.UnsupportedModelError` for a model whose logit symtrans
     cannot write as an exact sum, naming the architecture and the missing piece.
     """
+    if remote not in (False, True, "local"):
+        raise InvalidArgumentError(
+            f"remote must be False, True (NDIF) or 'local' (nnsight's local simulation of a "
+            f"remote run), got {remote!r}"
+        )
     if hasattr(model, "spec") and hasattr(model, "run"):
         if remote and getattr(model, "remote", False) != remote:
             raise InvalidArgumentError(

@@ -37,11 +37,35 @@ def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
     )
 
 
-def _boot(source: str, dtype: torch.dtype, device: str) -> Any:
+LIBRARIES = ("transformer_lens", "nnsight")
+
+
+def _boot(
+    source: str,
+    dtype: torch.dtype,
+    device: str,
+    library: str = "transformer_lens",
+    device_map: str | dict[str, Any] | None = None,
+    offload_folder: str | None = None,
+) -> Any:
+    """A ``TransformerBridge`` (or an nnsight ``LanguageModel``) of ``source``; with
+    ``device_map`` accelerate places (shards, offloads) the weights, not ``device``."""
+    placement: dict[str, Any] = (
+        {"device": device}
+        if device_map is None
+        else {"device_map": device_map, "offload_folder": offload_folder}
+    )
+    if library == "nnsight":
+        from .nnsight import require_nnsight
+
+        nnsight = require_nnsight()
+        if device_map is None:
+            placement = {"device_map": device}
+        return nnsight.LanguageModel(source, dispatch=True, dtype=dtype, **placement)
     # Imported here: TransformerLens is heavy and only loading needs its entry point.
     from transformer_lens.model_bridge import TransformerBridge
 
-    return TransformerBridge.boot_transformers(source, dtype=dtype, device=device)
+    return TransformerBridge.boot_transformers(source, dtype=dtype, **placement)
 
 
 def _require_safetensors(path: Path, allow_pickle: bool) -> None:
@@ -85,6 +109,9 @@ def load_model(
     dtype: torch.dtype | str = torch.float64,
     device: str = "cpu",
     allow_pickle: bool = False,
+    library: str = "transformer_lens",
+    device_map: str | dict[str, Any] | None = None,
+    offload_folder: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Load a model as a TransformerLens ``TransformerBridge``.
 
@@ -92,10 +119,23 @@ def load_model(
     directory written by ``save_pretrained`` (model + tokenizer), or a hub name where a hub
     is reachable. Weights load from safetensors. ``dtype`` defaults to float64, in which the
     identity holds to about 1e-13. ``device``: where the forward pass runs (``"cuda"``); symtrans
-    evaluates the terms on the CPU in float64 either way.
+    evaluates the terms on the CPU in float64 either way. ``library="nnsight"`` loads an
+    nnsight ``LanguageModel`` instead (the ``symtrans[nnsight]`` extra). ``device_map``
+    (``"auto"``, or a dict of module -> device, ``"cpu"`` or ``"disk"``) shards or offloads the
+    weights with accelerate (``offload_folder`` for ``"disk"``); symtrans gathers each term's
+    numbers to the CPU.
     """
     torch_dtype = parse_dtype(dtype)
     device = check_device(device)
+    if library not in LIBRARIES:
+        raise InvalidArgumentError(
+            f"library must be one of {', '.join(LIBRARIES)}, got {library!r}"
+        )
+    placement: dict[str, Any] = {
+        "library": library,
+        "device_map": device_map,
+        "offload_folder": None if offload_folder is None else os.fspath(offload_folder),
+    }
     text = os.fspath(name_or_path)
     if text in EMBEDDED_MODELS:
         source = str(EMBEDDED_MODELS[text].path)
@@ -104,13 +144,14 @@ def load_model(
                 f"the embedded model {text!r} is missing its weights at {source}; "
                 "reinstall symtrans or run `python scripts/train_tiny_models.py`"
             )
-        model = _boot(source, torch_dtype, device)
-        model.cfg.model_name = text  # reports name the embedded model, not its folder
+        model = _boot(source, torch_dtype, device, **placement)
+        if library == "transformer_lens":
+            model.cfg.model_name = text  # reports name the embedded model, not its folder
         return model
     path = Path(text).expanduser()
     for name, embedded in EMBEDDED_MODELS.items():  # an embedded model given by its folder
         if path.is_dir() and path.resolve() == embedded.path.resolve():
-            return load_model(name, dtype=torch_dtype, device=device)
+            return load_model(name, dtype=torch_dtype, device=device, **placement)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
@@ -118,14 +159,14 @@ def load_model(
                 "by Hugging Face's save_pretrained (model and tokenizer)"
             )
         _require_safetensors(path, allow_pickle)
-        return _boot(str(path), torch_dtype, device)
+        return _boot(str(path), torch_dtype, device, **placement)
     if path.exists() or text.startswith((".", "/", "~")):
         raise ModelNotFoundError(
             f"{text!r} is not a model directory; give an embedded name "
             f"({', '.join(EMBEDDED_MODELS)}) or a directory written by save_pretrained"
         )
     try:
-        return _boot(text, torch_dtype, device)
+        return _boot(text, torch_dtype, device, **placement)
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(
             f"could not load {text!r}: it is not an embedded model "

@@ -258,13 +258,7 @@ class NNsightAdapter:
         else:
             gamma = parameter(module, "weight")
             beta = parameter(module, "bias") if norm is NormKind.LAYER else None
-        return FinalNorm(
-            kind=norm,
-            eps=float(eps),
-            d_model=d_model,
-            gamma=None if gamma is None else gamma.to(HOST),
-            beta=None if beta is None else beta.to(HOST),
-        )
+        return FinalNorm(kind=norm, eps=float(eps), d_model=d_model, gamma=gamma, beta=beta)
 
     @property
     def spec(self) -> ModelSpec:
