@@ -7,6 +7,7 @@ total. pandas is optional (the ``symtrans[data]`` extra); it is imported only he
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,10 +50,15 @@ def require_pandas() -> Any:
     return pandas
 
 
+@cache
+def _kind_of(cls: type) -> str:
+    name = cls.__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
 def _kind(label: Label) -> str:
     """``HeadOut`` -> ``head_out``."""
-    name = type(label).__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return _kind_of(type(label))
 
 
 def term_columns(labels: Sequence[Label]) -> dict[str, Any]:
@@ -87,17 +93,26 @@ def frame(
         data["index"] = np.repeat(np.asarray(index, dtype=np.int64), k)
     prompts, answers, versus, positions = zip(*rows, strict=True) if rows else ([], [], [], [])
     repeat = np.repeat(np.arange(n), k)
-    data["prompt"] = np.asarray(prompts, dtype=object)[repeat]
-    data["answer"] = np.asarray(answers, dtype=object)[repeat]
-    data["vs"] = np.asarray(versus, dtype=object)[repeat]
+    # Strings as categoricals: a code per row, each text once (millions of rows stay cheap).
+    data["prompt"] = _categorical(pd, prompts, repeat)
+    data["answer"] = _categorical(pd, answers, repeat)
+    data["vs"] = _categorical(pd, versus, repeat)
     data["position"] = np.asarray(positions, dtype=np.int64)[repeat]
     data["term"] = pd.Categorical.from_codes(np.tile(np.arange(k), n), categories=terms["term"])
-    data["kind"] = np.tile(np.asarray(terms["kind"], dtype=object), n)
+    data["kind"] = _categorical(pd, terms["kind"], np.tile(np.arange(k), n))
     for name in _INDICES:
         column = np.tile(terms[name], n)
         data[name] = pd.arrays.IntegerArray(np.maximum(column, 0), column < 0)
     data["value"] = np.concatenate([values, constants[:, None]], axis=1).reshape(-1)
     return pd.DataFrame(data)
+
+
+def _categorical(pd: Any, values: Sequence[str | None], rows: np.ndarray) -> Any:
+    """``values[rows]`` as a pandas Categorical (``None`` a missing value)."""
+    categories = list(dict.fromkeys(v for v in values if v is not None))
+    index = {c: i for i, c in enumerate(categories)}
+    codes = np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
+    return pd.Categorical.from_codes(codes[rows] if len(codes) else codes, categories=categories)
 
 
 def decomposition_frame(d: Decomposition) -> pd.DataFrame:
