@@ -376,6 +376,16 @@ class NNsightAdapter:
             )
 
     # -- the forward pass -----------------------------------------------------------------
+    def _on_input_device(self, tokens: Tensor) -> Tensor:
+        """The token ids where the embedding runs (a remote run sends them as they are)."""
+        if self.remote is True:
+            return tokens
+        embed = self._module(self._family.embed)
+        device = getattr(getattr(embed, "_hf_hook", None), "execution_device", None)
+        if device is None:
+            device = embed.weight.device
+        return tokens if torch.device(device).type == "meta" else tokens.to(device)
+
     def _check_hooks(self, keys: frozenset[HookKey] | Mapping[HookKey, Any]) -> None:
         missing = sorted({k.hook.value for k in keys if k.hook not in SUPPORTED_HOOKS})
         if missing:
@@ -452,6 +462,7 @@ class NNsightAdapter:
         acts: dict[HookKey, Tensor] = {}
         n_heads = self._spec.n_heads
         nnsight = require_nnsight()
+        tokens = self._on_input_device(tokens)
         with torch.no_grad(), self._lm.trace(tokens, remote=self.remote):
             acts = nnsight.save({})
             for key in points:
@@ -510,6 +521,7 @@ class NNsightAdapter:
         vs_ids = vs if vs is not None else answer
         nnsight = require_nnsight()
         out: dict[str, Tensor] = {}
+        tokens = self._on_input_device(tokens)
         with torch.no_grad(), lm.trace(tokens, remote=self.remote):
             # Everything below runs where the model is (on NDIF for remote=True): plain torch,
             # and one saved dict of [batch]-, [batch, heads]- or [batch, d_mlp]-sized numbers.
@@ -529,12 +541,12 @@ class NNsightAdapter:
                 if head.bias is not None:
                     b_u = b_u - head.bias[vs_ids].to(torch.float64)
             final = envoy_at(final_name)
-            w = u * final.weight.to(torch.float64)
+            w = u * final.weight.to(u.device, torch.float64)
             beta = 0.0 * b_u
             if layer_norm:
                 w = w - w.mean(dim=-1, keepdim=True)
                 if final.bias is not None:
-                    beta = u @ final.bias.to(torch.float64)
+                    beta = u @ final.bias.to(u.device, torch.float64)
             for hook, layer, path, side in plan:
                 envoy = envoy_at(path)
                 value = envoy.output if side == "output" else envoy.input
@@ -543,14 +555,18 @@ class NNsightAdapter:
                 if hook == "pattern":
                     out[name] = value[1][rows, :, positions, :].to(torch.float64)
                     continue
+                # A sharded model's blocks live on several devices: w goes to each block's.
+                wd = w.to(value.device)
                 if hook in ("z", "v"):
                     o_proj = envoy_at(f"{blocks}.{layer}.{z_name}")
-                    W_O = o_proj.weight.to(torch.float64)
+                    W_O = o_proj.weight.to(value.device, torch.float64)
                     W_O = W_O if conv1d else W_O.T  # [n_heads * d_head, d_model]
-                    Ow = (W_O.reshape(n_heads, d_head, d_model) @ w.T).permute(2, 0, 1)
+                    Ow = (W_O.reshape(n_heads, d_head, d_model) @ wd.T).permute(2, 0, 1)
                     bias = o_proj.bias
                     out[f"bias.{layer}.attn"] = (
-                        (w @ bias.to(torch.float64)) if bias is not None else 0.0 * b_u
+                        (wd @ bias.to(value.device, torch.float64))
+                        if bias is not None
+                        else 0.0 * b_u
                     )
                 if hook == "z":  # z · (W_O w) per head
                     z = value[rows, positions].reshape(len(rows), n_heads, d_head)
@@ -567,12 +583,14 @@ class NNsightAdapter:
                     out[name] = (v.to(torch.float64) * Ow[:, None]).sum(-1)
                 elif hook == "mlp_post":  # a_n (W_out w)[n]
                     down = envoy_at(f"{blocks}.{layer}.{post_name}")
-                    W_out = down.weight.to(torch.float64)
+                    W_out = down.weight.to(value.device, torch.float64)
                     W_out = W_out if conv1d else W_out.T  # [d_mlp, d_model]
-                    out[name] = value[rows, positions].to(torch.float64) * (w @ W_out.T)
+                    out[name] = value[rows, positions].to(torch.float64) * (wd @ W_out.T)
                     bias = down.bias
                     out[f"bias.{layer}.mlp"] = (
-                        (w @ bias.to(torch.float64)) if bias is not None else 0.0 * b_u
+                        (wd @ bias.to(value.device, torch.float64))
+                        if bias is not None
+                        else 0.0 * b_u
                     )
                 elif hook == "resid_final":  # σ of the final norm
                     x = value[rows, positions].to(torch.float64)
@@ -581,7 +599,7 @@ class NNsightAdapter:
                 else:  # a d_model-wide output: <w, x>
                     value = value.expand(len(rows), *value.shape[1:])
                     x = value[rows, positions].to(torch.float64)
-                    out[name] = (x * w).sum(-1, keepdim=True)
+                    out[name] = (x * wd).sum(-1, keepdim=True)
             logits = head.output[rows, positions].to(torch.float64)
             picked = logits[rows, answer]
             if has_vs:

@@ -7,7 +7,6 @@ total. pandas is optional (the ``symtrans[data]`` extra); it is imported only he
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,15 +49,15 @@ def require_pandas() -> Any:
     return pandas
 
 
-@cache
-def _kind_of(cls: type) -> str:
-    name = cls.__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+_KINDS: dict[str, str] = {}
 
 
 def _kind(label: Label) -> str:
     """``HeadOut`` -> ``head_out``."""
-    return _kind_of(type(label))
+    name = type(label).__name__
+    if name not in _KINDS:
+        _KINDS[name] = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    return _KINDS[name]
 
 
 def term_columns(labels: Sequence[Label]) -> dict[str, Any]:
