@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 
 import einops
 import torch
@@ -192,13 +193,20 @@ def _neurons(layer: int, spec: ModelSpec) -> Iterator[Piece]:
     def values(r: Reading) -> Tensor:  # a_n (W_out w)[n]
         return r.project(Hook.MLP_POST, layer)
 
-    labels = tuple(lb.Neuron(layer, n) for n in range(spec.d_mlp))
+    labels = _neuron_labels(layer, spec.d_mlp)
     yield _piece(labels, {HookKey(Hook.MLP_POST, layer)}, values)
     yield _piece(
         (lb.MlpBias(layer),),
         set(),
         lambda r: r.bias(Hook.MLP_OUT, layer),
     )
+
+
+@cache
+def _neuron_labels(layer: int, d_mlp: int) -> tuple[lb.Label, ...]:
+    """Made once per layer and width: a split is listed three times a batch (hooks, labels,
+    values), and GPT-2 small has 36,864 neurons."""
+    return tuple(lb.Neuron(layer, n) for n in range(d_mlp))
 
 
 def pieces(spec: ModelSpec, split: Split, position: int) -> Iterator[Piece]:
