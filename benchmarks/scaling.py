@@ -35,8 +35,9 @@ import speed  # noqa: E402
 
 # GPT-2-small blocks, 4 of them, and a smaller vocabulary so that the blocks, not the
 # unembedding, set the cost (vocab 50257 at this size would be half the forward pass).
-BASE = speed.Shape(n_layers=4, d_model=768, n_heads=12, d_mlp=3072, vocab=8192, n_ctx=512,
-                   batch=8, seq=64)
+BASE = speed.Shape(
+    n_layers=4, d_model=768, n_heads=12, d_mlp=3072, vocab=8192, n_ctx=512, batch=8, seq=64
+)
 AXES: dict[str, tuple[str, list[int]]] = {
     "layers": ("n_layers", [2, 4, 8]),
     "d_mlp": ("d_mlp", [1536, 3072, 6144]),
@@ -78,8 +79,9 @@ def stream_child(shape: speed.Shape, batches: int, split: str, job: str | None) 
         kept.append([np.argsort(-np.abs(d.values))[:10] for d in out])  # what a user keeps
         del out
         if i & (i - 1) == 0 or i == batches:
-            peak_after.append((i, speed._status_kb("VmHWM") / 1024 - before,
-                               speed.rss_mb() - before))
+            peak_after.append(
+                (i, speed._status_kb("VmHWM") / 1024 - before, speed.rss_mb() - before)
+            )
     print("RESULT " + json.dumps({"peaks": peak_after}), flush=True)
 
 
@@ -91,19 +93,28 @@ def run_stream(batches: int, split: str, job: str | None, symtrans_dir: str | No
     shape = dataclasses.replace(BASE)
     speed.build_model(shape)
     speed.build_prompts(shape, speed.CACHE / shape.model_key)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--stream-child", str(batches),
-           "--split", split] + (["--stream-job", job] if job else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--stream-child",
+        str(batches),
+        "--split",
+        split,
+    ] + (["--stream-job", job] if job else [])
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="2")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [symtrans_dir or str(speed.REPO),
-                                                      env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [symtrans_dir or str(speed.REPO), env.get("PYTHONPATH")])
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
         print(f"stream failed: {proc.stderr[-2000:]}")
         return
     peaks = json.loads(lines[-1][7:])["peaks"]
-    print(f"\n## streaming: {batches} batches of {shape.batch} x {shape.seq} in one process "
-          f"({job or 'symtrans ' + split})\n")
+    print(
+        f"\n## streaming: {batches} batches of {shape.batch} x {shape.seq} in one process "
+        f"({job or 'symtrans ' + split})\n"
+    )
     print("| batches done | peak extra MB so far | RSS now − RSS before, MB |")
     print("|---:|---:|---:|")
     for i, peak, now in peaks:
@@ -129,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [j for j in args.jobs.split(",") if j]
     floor = jobs[0]
 
-    print(f"# base: {BASE.describe()}; float32; {args.threads} threads; best of {args.repeat} "
-          f"after {args.warmup} warm-up; one process per job and point")
+    print(
+        f"# base: {BASE.describe()}; float32; {args.threads} threads; best of {args.repeat} "
+        f"after {args.warmup} warm-up; one process per job and point"
+    )
     done: dict[tuple[Any, ...], dict[str, Any]] = {}
     for axis in [a for a in args.axes.split(",") if a]:
         field, values = AXES[axis]
@@ -144,33 +157,48 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in done:
                     t0 = time.perf_counter()
                     label, _, spec = job.partition("=")
-                    done[key] = speed.spawn(spec or label, shape, args.repeat, args.warmup,
-                                            args.threads, symtrans_dir=args.symtrans)
-                    print(f"#   {axis}={v} {job}: {time.perf_counter() - t0:.0f} s wall",
-                          file=sys.stderr, flush=True)
+                    done[key] = speed.spawn(
+                        spec or label,
+                        shape,
+                        args.repeat,
+                        args.warmup,
+                        args.threads,
+                        symtrans_dir=args.symtrans,
+                    )
+                    print(
+                        f"#   {axis}={v} {job}: {time.perf_counter() - t0:.0f} s wall",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 rows[job].append(done[key])
         print(f"\n## {axis} ({field}; others as the base)\n")
         lab = {j: j.partition("=")[0] for j in jobs}
         head = f"| {axis} |" + "".join(f" {lab[j]} s | {lab[j]} extra MB |" for j in jobs)
         if len(jobs) > 1:
-            head += "".join(f" {lab[j]} time / {lab[floor]} | {lab[j]} extra / {lab[floor]} |"
-                            for j in jobs[1:])
+            head += "".join(
+                f" {lab[j]} time / {lab[floor]} | {lab[j]} extra / {lab[floor]} |" for j in jobs[1:]
+            )
         print(head)
         print("|---:|" + "---:|" * (2 * len(jobs) + 2 * (len(jobs) - 1)))
         for i, v in enumerate(values):
             cells = [str(v)]
             for j in jobs:
                 r = rows[j][i]
-                cells += (["error", "error"] if "error" in r
-                          else [f"{r['best_s']:.3f}", f"{r['extra_mb']:.0f}"])
+                cells += (
+                    ["error", "error"]
+                    if "error" in r
+                    else [f"{r['best_s']:.3f}", f"{r['extra_mb']:.0f}"]
+                )
             f = rows[floor][i]
             for j in jobs[1:]:
                 r = rows[j][i]
                 if "error" in r or "error" in f:
                     cells += ["–", "–"]
                 else:
-                    cells += [f"{r['best_s'] / f['best_s']:.2f}×",
-                              f"{r['extra_mb'] / f['extra_mb']:.2f}×" if f["extra_mb"] > 0 else "–"]
+                    cells += [
+                        f"{r['best_s'] / f['best_s']:.2f}×",
+                        f"{r['extra_mb'] / f['extra_mb']:.2f}×" if f["extra_mb"] > 0 else "–",
+                    ]
             print("| " + " | ".join(cells) + " |")
         exps = [f"exponent ({values[0]}→{values[-1]})"]
         for j in jobs:
@@ -178,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(ok) != len(values):
                 exps += ["–", "–"]
                 continue
-            exps += [exponent(values, [r["best_s"] for r in ok]),
-                     exponent(values, [r["extra_mb"] for r in ok])]
+            exps += [
+                exponent(values, [r["best_s"] for r in ok]),
+                exponent(values, [r["extra_mb"] for r in ok]),
+            ]
         exps += ["", ""] * (len(jobs) - 1)
         print("| " + " | ".join(exps) + " |")
     if args.stream:

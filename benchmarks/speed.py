@@ -191,8 +191,12 @@ def build_prompts(shape: Shape, model_dir: Path) -> dict[str, Any]:
         prompts.append(text)
         answers.append(" " + rng.choice(singles))
         ids.append(toks)
-    data = {"prompts": prompts, "answers": answers, "tokens": ids,
-            "answer_ids": [tokenizer.encode(a)[0] for a in answers]}
+    data = {
+        "prompts": prompts,
+        "answers": answers,
+        "tokens": ids,
+        "answer_ids": [tokenizer.encode(a)[0] for a in answers],
+    }
     path.write_text(json.dumps(data))
     return data
 
@@ -269,8 +273,9 @@ class Job:
     paged in before the first measured call), and an optional check of the last output,
     run after the measurements so that it cannot warm the allocator for them."""
 
-    def __init__(self, call: Callable[[], Any], model: Any = None,
-                 check: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self, call: Callable[[], Any], model: Any = None, check: Callable[[Any], None] | None = None
+    ) -> None:
         self.call, self.model, self.check = call, model, check
 
 
@@ -369,9 +374,7 @@ def job_tl_neurons(model_dir: Path, data: dict[str, Any]) -> Job:
 
     def call() -> Any:
         _, cache = bridge.run_with_cache(ids)
-        stack = cache.get_full_resid_decomposition(
-            expand_neurons=True, apply_ln=True, pos_slice=-1
-        )
+        stack = cache.get_full_resid_decomposition(expand_neurons=True, apply_ln=True, pos_slice=-1)
         return cache.logit_attrs(stack, tokens=answer, pos_slice=-1)
 
     return Job(call, bridge)
@@ -412,8 +415,9 @@ def _page_in(model: Any) -> None:
     first call would otherwise count the weights it pages in as its own memory."""
     import torch
 
-    modules = [m for m in (model, getattr(model, "original_model", None))
-               if isinstance(m, torch.nn.Module)]
+    modules = [
+        m for m in (model, getattr(model, "original_model", None)) if isinstance(m, torch.nn.Module)
+    ]
     for module in modules:
         for t in [*module.parameters(), *module.buffers()]:
             t.sum()
@@ -514,14 +518,18 @@ def run_interleaved(entries: list[str], shape: Shape, rounds: int, threads: int)
             cpus[name].append(time.process_time() - c0)
             del out
     ref = next(iter(jobs))
-    lines = [f"| job (one process, {rounds} rounds) | best s | median s | best / {ref} best "
-             f"| median of per-round time / {ref} | best CPU s | best CPU / {ref} |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| job (one process, {rounds} rounds) | best s | median s | best / {ref} best "
+        f"| median of per-round time / {ref} | best CPU s | best CPU / {ref} |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, ts in times.items():
         ratios = [t / r for t, r in zip(ts, times[ref], strict=True)]
-        lines.append(f"| {name} | {min(ts):.3f} | {statistics.median(ts):.3f} | "
-                     f"{min(ts) / min(times[ref]):.2f}× | {statistics.median(ratios):.2f}× | "
-                     f"{min(cpus[name]):.2f} | {min(cpus[name]) / min(cpus[ref]):.2f}× |")
+        lines.append(
+            f"| {name} | {min(ts):.3f} | {statistics.median(ts):.3f} | "
+            f"{min(ts) / min(times[ref]):.2f}× | {statistics.median(ratios):.2f}× | "
+            f"{min(cpus[name]):.2f} | {min(cpus[name]) / min(cpus[ref]):.2f}× |"
+        )
     return "\n".join(lines)
 
 
@@ -550,15 +558,36 @@ def _resolve_job(name: str) -> Callable[[Path, dict[str, Any]], Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def spawn(name: str, shape: Shape, repeat: int, warmup: int, threads: int,
-          timeout: float = 1800, symtrans_dir: str | None = None) -> dict[str, Any]:
+def spawn(
+    name: str,
+    shape: Shape,
+    repeat: int,
+    warmup: int,
+    threads: int,
+    timeout: float = 1800,
+    symtrans_dir: str | None = None,
+) -> dict[str, Any]:
     cmd = [
-        sys.executable, str(Path(__file__).resolve()), "--job", name,
-        "--shape", json.dumps(dataclasses.asdict(shape)),
-        "--repeat", str(repeat), "--warmup", str(warmup), "--threads", str(threads),
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--job",
+        name,
+        "--shape",
+        json.dumps(dataclasses.asdict(shape)),
+        "--repeat",
+        str(repeat),
+        "--warmup",
+        str(warmup),
+        "--threads",
+        str(threads),
     ]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+    )
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [symtrans_dir or str(REPO), env.get("PYTHONPATH")])
     )
@@ -566,9 +595,12 @@ def spawn(name: str, shape: Shape, repeat: int, warmup: int, threads: int,
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-3000:]
-        return {"job": name, "error": f"exit {proc.returncode}: {tail.strip().splitlines()[-1:]}",
-                "stderr": tail}
-    return json.loads(lines[-1][len("RESULT "):])  # type: ignore[no-any-return]
+        return {
+            "job": name,
+            "error": f"exit {proc.returncode}: {tail.strip().splitlines()[-1:]}",
+            "stderr": tail,
+        }
+    return json.loads(lines[-1][len("RESULT ") :])  # type: ignore[no-any-return]
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -634,11 +666,21 @@ def targets(results: dict[str, dict[str, Any]], floor: str = "hf_forward") -> li
         route = tl_route(n)
         if route == "tl_neurons":
             check(f"{n} time / {floor} time", get(n, "best_s"), get(floor, "best_s"), "<=", 1.1)
-            check(f"{n} extra memory / {floor} extra memory", get(n, "extra_mb"),
-                  get(floor, "extra_mb"), "<=", 1.2)
+            check(
+                f"{n} extra memory / {floor} extra memory",
+                get(n, "extra_mb"),
+                get(floor, "extra_mb"),
+                "<=",
+                1.2,
+            )
             check(f"tl_neurons time / {n} time", get(route, "best_s"), get(n, "best_s"), ">=", 5)
-            check(f"tl_neurons extra memory / {n} extra memory", get(route, "extra_mb"),
-                  get(n, "extra_mb"), ">=", 4)
+            check(
+                f"tl_neurons extra memory / {n} extra memory",
+                get(route, "extra_mb"),
+                get(n, "extra_mb"),
+                ">=",
+                4,
+            )
         elif route == "tl_heads":
             check(f"{n} time / tl_heads time", get(n, "best_s"), get(route, "best_s"), "<=", 1.0)
     return checks
@@ -649,20 +691,30 @@ def main(argv: list[str] | None = None) -> int:
         sys.modules.setdefault("speed", sys.modules[__name__])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small model (smoke test)")
-    parser.add_argument("--jobs", default=",".join(JOBS),
-                        help="comma-separated jobs (default: all); LABEL=FILE.py:FUNC adds a job "
-                        "defined elsewhere (a function (model_dir, data) -> callable)")
+    parser.add_argument(
+        "--jobs",
+        default=",".join(JOBS),
+        help="comma-separated jobs (default: all); LABEL=FILE.py:FUNC adds a job "
+        "defined elsewhere (a function (model_dir, data) -> callable)",
+    )
     parser.add_argument("--job", help="run one job in this process and print its RESULT line")
     parser.add_argument("--shape", help="JSON of Shape fields (overrides --quick)")
     parser.add_argument("--repeat", type=int, default=None, help="timed calls (default 3; 2 quick)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--interleave", type=int, metavar="ROUNDS",
-                        help="time only: load every job in this one process and call them in "
-                        "turn for ROUNDS rounds (steadier ratios on a noisy machine)")
-    parser.add_argument("--symtrans", help="a folder holding the symtrans package to measure "
-                        "(put first on PYTHONPATH; default: this repository)")
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        metavar="ROUNDS",
+        help="time only: load every job in this one process and call them in "
+        "turn for ROUNDS rounds (steadier ratios on a noisy machine)",
+    )
+    parser.add_argument(
+        "--symtrans",
+        help="a folder holding the symtrans package to measure "
+        "(put first on PYTHONPATH; default: this repository)",
+    )
     args = parser.parse_args(argv)
 
     shape = QUICK if args.quick else FULL
@@ -679,8 +731,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.symtrans:
             sys.path.insert(0, args.symtrans)
         print(f"# {shape.describe()}; float32; {args.threads} threads; all jobs in one process")
-        print(run_interleaved([j for j in args.jobs.split(",") if j], shape, args.interleave,
-                              args.threads))
+        print(
+            run_interleaved(
+                [j for j in args.jobs.split(",") if j], shape, args.interleave, args.threads
+            )
+        )
         print(f"# symtrans measured: {_symtrans_location()}")
         return 0
 
@@ -690,25 +745,33 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    print(f"# {shape.describe()}; float32; {args.threads} threads; warm-up {args.warmup}, "
-          f"best of {repeat}; one process per job")
-    print(f"# torch {torch.__version__}, transformers {version('transformers')}, "
-          f"transformer_lens {version('transformer_lens')}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"# {shape.describe()}; float32; {args.threads} threads; warm-up {args.warmup}, "
+        f"best of {repeat}; one process per job"
+    )
+    print(
+        f"# torch {torch.__version__}, transformers {version('transformers')}, "
+        f"transformer_lens {version('transformer_lens')}; "
+        f"{os.cpu_count()} CPUs"
+    )
     results: dict[str, dict[str, Any]] = {}
     for entry in [j for j in args.jobs.split(",") if j]:
         name, _, spec = entry.partition("=")  # LABEL=FILE.py:FUNC names a prototype job
         t0 = time.perf_counter()
-        results[name] = spawn(spec or name, shape, repeat, args.warmup, args.threads,
-                              symtrans_dir=args.symtrans)
+        results[name] = spawn(
+            spec or name, shape, repeat, args.warmup, args.threads, symtrans_dir=args.symtrans
+        )
         r = results[name]
         msg = r.get("error") or (
             f"best {r['best_s']:.3f} s (all {', '.join(f'{t:.2f}' for t in r['times_s'])}), "
             f"extra {', '.join(f'{m:.0f}' for m in r['extras_mb'])} MB, "
             f"model {r['model_rss_mb']:.0f} MB"
         )
-        print(f"#   {name}: {msg}  [{time.perf_counter() - t0:.0f} s wall]", file=sys.stderr,
-              flush=True)
+        print(
+            f"#   {name}: {msg}  [{time.perf_counter() - t0:.0f} s wall]",
+            file=sys.stderr,
+            flush=True,
+        )
     exact = all(r.get("exact_peak", True) for r in results.values())
     where = sorted({r["symtrans"] for r in results.values() if r.get("symtrans")})
     if where:
@@ -716,15 +779,19 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results))
     print()
-    print("Time: best of the timed calls. Extra memory: peak RSS during a call minus RSS before "
-          "it " + ("(kernel high-water mark, reset per call)" if exact else "(1 ms RSS sampling)")
-          + ", the largest over the job's calls (the first, as a rule); 'warm calls': the "
-          "largest over the timed calls only, which reuse memory glibc kept from earlier calls.")
+    print(
+        "Time: best of the timed calls. Extra memory: peak RSS during a call minus RSS before "
+        "it "
+        + ("(kernel high-water mark, reset per call)" if exact else "(1 ms RSS sampling)")
+        + ", the largest over the job's calls (the first, as a rule); 'warm calls': the "
+        "largest over the timed calls only, which reuse memory glibc kept from earlier calls."
+    )
     print("Targets (issue 7):")
     print("\n".join(targets(results)))
     if args.json:
-        args.json.write_text(json.dumps({"shape": dataclasses.asdict(shape),
-                                         "results": results}, indent=1))
+        args.json.write_text(
+            json.dumps({"shape": dataclasses.asdict(shape), "results": results}, indent=1)
+        )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``symtrans`` command: ``demo``, ``report``, ``verify``, ``models``.
+"""The ``symtrans`` command: ``demo``, ``report``, ``verify``, ``dataset``, ``models``.
 
 Every :class:`~symtrans.errors.SymtransError` becomes one line on stderr and an exit code:
 1 when the identity does not hold, 2 for bad input. ``--debug`` shows the traceback.
@@ -69,6 +69,41 @@ def build_parser() -> argparse.ArgumentParser:
     _common(verify)
     verify.add_argument("--atol", type=float, default=None, help="absolute tolerance")
 
+    data = sub.add_parser(
+        "dataset",
+        help="decompose every prompt of a .jsonl/.csv file into Parquet or CSV tables "
+        "(streams; resumes after an interrupt)",
+    )
+    data.add_argument(
+        "--model", default="tiny-capitals", help="embedded name or local HF directory"
+    )
+    data.add_argument(
+        "--file", required=True, help="prompts: .jsonl or .csv with prompt, answer, vs"
+    )
+    data.add_argument("--answer", default=None, help="the answer where the file has none")
+    data.add_argument("--vs", default=None, help="the vs token where the file has none")
+    data.add_argument("--split", default="layers", choices=SPLITS)
+    data.add_argument("--position", type=int, default=-1, help="destination position (default -1)")
+    data.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    data.add_argument(
+        "--device", default="cpu", help="where the forward pass runs (cpu, cuda, ...)"
+    )
+    data.add_argument(
+        "--library",
+        default="transformer_lens",
+        choices=("transformer_lens", "nnsight"),
+        help="load the model as a TransformerBridge or an nnsight LanguageModel",
+    )
+    data.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass")
+    data.add_argument("--format", default="parquet", choices=("parquet", "csv"))
+    data.add_argument("-o", "--output", default="symtrans-dataset", help="output folder")
+    data.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    data.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a folder whose weights are pickle files (only if you trust it)",
+    )
+
     sub.add_parser("models", help="list the embedded models")
 
     sty = sub.add_parser("sty", help="write symtrans.sty (for \\input of report fragments)")
@@ -134,6 +169,49 @@ def _quiet_libraries() -> None:
         hf_logging.disable_progress_bar()
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    from .adapter.loading import load_model
+    from .analyses.dataset_files import write_dataset
+    from .results.frames import require_pandas
+
+    require_pandas()  # before the model loads: a missing extra is bad input
+    model = load_model(
+        args.model,
+        dtype=args.dtype,
+        device=args.device,
+        allow_pickle=args.allow_pickle,
+        library=args.library,
+    )
+    try:
+        done = write_dataset(
+            model,
+            args.file,
+            args.output,
+            split=args.split,
+            position=args.position,
+            answer=args.answer,
+            vs=args.vs,
+            fmt=args.format,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            model_name=args.model,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"symtrans: interrupted; the prompts done so far are in {args.output}: run the "
+            "same command again to continue",
+            file=sys.stderr,
+        )
+        return 130
+    resumed = f" (continued after {done.resumed_from})" if done.resumed_from else ""
+    tables = "prompts.csv, terms.csv" if args.format == "csv" else "prompts/, terms/ (Parquet)"
+    print(
+        f"wrote {done.rows} prompts{resumed} to {done.folder}: {tables}; "
+        f"largest |sum - model logit| {done.max_error:.3g}"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "models":
         from .models import DEFAULT_MODEL, EMBEDDED_MODELS
@@ -175,6 +253,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {d.save(target, top_k=args.top_k, templates=args.templates)}")
         print(_verification_line(d))
         return 0
+    if args.command == "dataset":
+        return _dataset(args)
     if args.command == "verify":
         d = _decompose(args)
         print(_verification_line(d, args.atol))

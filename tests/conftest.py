@@ -13,6 +13,14 @@ import torch
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+# nnsight (imported by tests/test_nnsight.py at collection) adds `save` to `object` as an
+# unhashable method, after which beartype (tests/test_shapes.py) can no longer be imported:
+# import it first.
+try:
+    import beartype  # noqa: F401
+except ImportError:  # the dev extra is not installed; test_shapes.py reports it
+    pass
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_grad_enabled(False)
 

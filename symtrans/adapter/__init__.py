@@ -38,38 +38,62 @@ __all__ = [
 ]
 
 
-def as_adapter(model: Any) -> ModelAdapter:
-    """Wrap a TransformerLens model (or return an adapter unchanged).
+def as_adapter(model: Any, remote: bool | str = False) -> ModelAdapter:
+    """Wrap a TransformerLens or nnsight model (or return an adapter unchanged).
+
+    ``remote`` (nnsight models only): ``True`` runs on NDIF, ``"local"`` runs nnsight's local
+    simulation of a remote request (see :mod:`.nnsight`).
 
     Raises :class:`~symtrans.errors.UnsupportedModelError` for a model whose logit symtrans
     cannot write as an exact sum, naming the architecture and the missing piece.
     """
+    if remote not in (False, True, "local"):
+        raise InvalidArgumentError(
+            f"remote must be False, True (NDIF) or 'local' (nnsight's local simulation of a "
+            f"remote run), got {remote!r}"
+        )
     if hasattr(model, "spec") and hasattr(model, "run"):
+        if remote and getattr(model, "remote", False) != remote:
+            raise InvalidArgumentError(
+                f"remote={remote!r} was given with an adapter ({type(model).__name__}) built "
+                "without it; pass the nnsight model itself"
+            )
         return model
+    from .nnsight import NNsightAdapter, is_nnsight
+
+    if is_nnsight(model):
+        return NNsightAdapter(model, remote=remote)
+    if remote:
+        raise InvalidArgumentError(
+            f"remote={remote!r} needs an nnsight LanguageModel, got {type(model).__name__}; "
+            "wrap the model with nnsight (pip install 'symtrans[nnsight]', "
+            "LanguageModel(repo_id)) to run it on NDIF"
+        )
     from .bridge import BridgeAdapter, is_bridge
     from .hooked import HookedTransformerAdapter, is_hooked_transformer
-    from .host import on_host
+    from .host import on_host, onloading
 
     # A model on an accelerator runs there; symtrans's float64 arithmetic stays on the CPU.
     if is_bridge(model):
-        return on_host(BridgeAdapter(model))
+        return on_host(onloading(BridgeAdapter, model))
     if is_hooked_transformer(model):
-        return on_host(HookedTransformerAdapter(model))
+        return on_host(onloading(HookedTransformerAdapter, model))
     raise InvalidArgumentError(
-        f"expected a TransformerLens TransformerBridge or HookedTransformer, or a model name, "
+        f"expected a TransformerLens TransformerBridge or HookedTransformer, an nnsight "
+        f"LanguageModel, or a model name, "
         f"got {type(model).__name__}; load one with st.load_model('tiny-capitals') or "
         "TransformerBridge.boot_transformers(path)"
     )
 
 
-def resolve(model: Any) -> ModelAdapter:
-    """A model name or path is loaded (:func:`~.loading.load_model`); a TransformerLens model
-    is wrapped; an adapter is returned as it is."""
+def resolve(model: Any, remote: bool | str = False) -> ModelAdapter:
+    """A model name or path is loaded (:func:`~.loading.load_model`); a TransformerLens or
+    nnsight model is wrapped; an adapter is returned as it is."""
     if isinstance(model, str):
         from .loading import load_model
 
         model = load_model(model)
-    return as_adapter(model)
+    return as_adapter(model, remote=remote)
 
 
 def attention_adapter(model: Any) -> AttentionAdapter:
@@ -91,7 +115,7 @@ def model_info(adapter: ModelAdapter) -> ModelInfo:
     from .fidelity import RECORDS
 
     spec = adapter.spec
-    cfg = getattr(adapter.model, "cfg", None)
+    cfg = getattr(adapter, "cfg", None) or getattr(adapter.model, "cfg", None)
     config = getattr(getattr(adapter.model, "original_model", None), "config", None)
     record = RECORDS.get(adapter.model) if _weakrefable(adapter.model) else None
     return ModelInfo(

@@ -26,6 +26,7 @@ from .common import (
     zeros_if_none,
 )
 from .families import Family, family_of, refuse_configuration
+from .host import onloaded
 from .protocol import Experts, Hook, ModelSpec, MoEShape, ScoreForm, Writer, Writers
 
 NATIVE_FAMILY = Family(
@@ -148,7 +149,8 @@ def _d_mlp(bridge: Any) -> int:
     OPT and Falcon whatever the config says)."""
     mlp = bridge.blocks[0].mlp
     try:
-        return int(mlp.W_out.shape[0])
+        with onloaded(mlp):  # accelerate may have offloaded it (``device_map``)
+            return int(mlp.W_out.shape[0])
     except (AttributeError, TypeError):  # mixture of experts: no single W_out
         return int(bridge.cfg.d_mlp or 0)
 
@@ -333,7 +335,11 @@ class BridgeAdapter(TransformerLensAdapter):
         )
 
     def b_out(self, layer: int) -> Tensor:
-        return zeros_if_none(self._model.blocks[layer].mlp.b_out, self._spec)
+        # Read through the output projection: the bridge's ``mlp.b_out`` alias is the tensor
+        # seen at boot, which stays ``meta`` when accelerate offloaded the block.
+        mlp = self._model.blocks[layer].mlp
+        out = getattr(mlp, "out", None)
+        return zeros_if_none(mlp.b_out if out is None else out.bias, self._spec)
 
     # -- attention weights (symtrans.paths, symtrans.attention) ---------------------------------
     def W_Q(self, layer: int) -> Tensor:  # [n_heads, d_model, d_head]

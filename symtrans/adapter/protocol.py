@@ -161,6 +161,24 @@ class RunResult:
     activations: Mapping[HookKey, Tensor]  # shapes as each Hook says
 
 
+@dataclass(frozen=True)
+class Readout:
+    """One forward pass contracted with the read-out vector ``w = c(γ⊙u)`` where the model
+    runs (an adapter whose weights are not here: nnsight on NDIF). ``projections[key]`` is
+    what :class:`symtrans.trace.splits.Reading` would compute from the activation: ``<w, x>``
+    (``[batch, 1]``) for the hooks of width ``d_model``, ``z · (W_O w)`` per head for ``Z``
+    (``[batch, n_heads]``), ``a_n (W_out w)[n]`` for ``MLP_POST`` (``[batch, d_mlp]``),
+    ``v_s · (W_O w)`` for ``V`` (``[batch, pos, n_heads]``), the pattern itself for
+    ``PATTERN``. ``biases[HookKey(ATTN_OUT | MLP_OUT, layer)]``: ``<w, b_O>``, ``<w, b_out>``."""
+
+    projections: Mapping[HookKey, Tensor]
+    biases: Mapping[HookKey, Float[Tensor, " batch"]]
+    scale: Float[Tensor, " batch"]  # σ(x^L_p)
+    model_logits: Float[Tensor, " batch"]  # the model's logit (difference)
+    beta_term: Float[Tensor, " batch"]  # <β, u>
+    unembed_bias: Float[Tensor, " batch"]  # b_U (difference)
+
+
 @runtime_checkable
 class ModelAdapter(Protocol):
     """What symtrans needs from a model, whatever library holds it."""
@@ -240,6 +258,23 @@ class AttentionAdapter(ModelAdapter, Protocol):
     def b_V(self, layer: int) -> Float[Tensor, "n_heads d_head"]: ...
     def score_form(self, layer: int) -> ScoreForm: ...
     def ln1(self, layer: int) -> FinalNorm | None: ...
+
+
+@runtime_checkable
+class ReadoutAdapter(ModelAdapter, Protocol):
+    """An adapter that computes the read-out projections where the model runs, so that only
+    ``[batch, terms]``-sized numbers come back (nnsight on NDIF)."""
+
+    remote: bool | str
+
+    def readout(
+        self,
+        tokens: Int[Tensor, "batch pos"],
+        positions: Int[Tensor, " batch"],
+        keys: frozenset[HookKey],
+        answer: Int[Tensor, " batch"],
+        vs: Int[Tensor, " batch"] | None,
+    ) -> Readout: ...
 
 
 ATTENTION_METHODS = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "score_form", "ln1")

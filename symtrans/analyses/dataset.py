@@ -84,6 +84,7 @@ def decompose_dataset(
     progress: bool = True,
     keep_values: bool = True,
     verify: bool = True,
+    remote: bool | str = False,
 ) -> DatasetDecomposition:
     """Decompose the logit of ``answer`` (minus ``vs``) after every prompt and summarise each
     term by its mean and standard deviation over the prompts.
@@ -91,11 +92,13 @@ def decompose_dataset(
     ``prompts``, ``answer`` and ``vs`` may be lists or any iterables (one entry per prompt),
     or ``answer``/``vs`` one string for all. ``progress`` shows a tqdm bar on stderr.
     ``keep_values=False`` keeps only running sums: memory stays flat as the dataset grows.
+    ``remote`` (an nnsight model): run each batch on NDIF (``True``) or nnsight's local
+    simulation of it (``"local"``); see :func:`symtrans.decompose`.
     """
     split = check_split(split)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
-    adapter = resolve(model)
+    adapter = resolve(model, remote=remote)
     total = len(prompts) if hasattr(prompts, "__len__") else None  # type: ignore[arg-type]
     items = _items(prompts, answer, vs)
 
@@ -110,6 +113,7 @@ def decompose_dataset(
     magnitudes: list[float] = []
     roundings: list[float] = []
     kept: list[np.ndarray] = []
+    kept_rows: list[tuple[str, str, str | None, int]] = []
     examples: list[tuple[str, str, str | None]] = []
     try:
         while chunk := list(islice(items, batch_size)):
@@ -139,6 +143,7 @@ def decompose_dataset(
             roundings.extend(float("nan") if d.rounding is None else d.rounding for d in b)
             if keep_values:
                 kept.append(b.values)
+                kept_rows.extend((d.prompt, d.answer, d.vs, d.position) for d in b)
             examples.extend(chunk[: max(0, 10 - len(examples))])
             bar.update(len(chunk))
     finally:
@@ -160,4 +165,5 @@ def decompose_dataset(
         roundings=None if np.isnan(roundings).any() else np.array(roundings),
         values=np.concatenate(kept) if keep_values else None,
         examples=tuple(examples),
+        items=tuple(kept_rows) if keep_values else None,
     )

@@ -13,11 +13,9 @@ from ..adapter import model_info, resolve
 from ..errors import InvalidArgumentError
 from ..kinds import Split, check_split
 from ..results.decomposition import BatchDecomposition, Decomposition
-from ..trace.checks import check_consistency, check_hooks
-from ..trace.evaluate import evaluate
+from ..trace.evaluate import evaluate_prompts
 from ..trace.inputs import direction_ids, per_prompt, resolve_position
-from ..trace.run import forward
-from ..trace.splits import check_supported, required_hooks, term_labels
+from ..trace.splits import check_supported, term_labels
 
 
 @overload
@@ -28,6 +26,7 @@ def decompose(
     vs: str | None = ...,
     split: Split = ...,
     position: int = ...,
+    remote: bool | str = ...,
 ) -> Decomposition: ...
 
 
@@ -39,6 +38,7 @@ def decompose(
     vs: str | Sequence[str | None] | None = ...,
     split: Split = ...,
     position: int = ...,
+    remote: bool | str = ...,
 ) -> BatchDecomposition: ...
 
 
@@ -49,6 +49,7 @@ def decompose(
     vs: str | Sequence[str | None] | None = None,
     split: Split = "layers",
     position: int = -1,
+    remote: bool | str = False,
 ) -> Decomposition | BatchDecomposition:
     """Write the model's logit of ``answer`` (minus that of ``vs``) after ``prompt`` at
     ``position`` as an exact sum of terms of the residual stream.
@@ -56,9 +57,12 @@ def decompose(
     ``prompt`` may be a list: the result is then a :class:`BatchDecomposition` whose
     ``values`` is ``[batch, terms]``. One forward pass per group of equal-length prompts,
     caching only the activations the split needs.
+
+    ``remote`` (an nnsight ``LanguageModel`` only): ``True`` runs the trace on NDIF, ``"local"``
+    runs nnsight's local simulation of it; either way only the read-out projections come back.
     """
     split = check_split(split)
-    adapter = resolve(model)
+    adapter = resolve(model, remote=remote)
     check_supported(adapter.spec, split)
     single = isinstance(prompt, str)
     prompts: list[str] = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -87,23 +91,15 @@ def decompose(
         groups[(len(t), p, vs_ids[i] is not None)].append(i)
 
     results: list[Decomposition | None] = [None] * len(prompts)
-    keys = required_hooks(adapter.spec, split) | check_hooks(adapter.spec, split)
     for (_, pos, has_vs), members in groups.items():
-        run = forward(
+        ev = evaluate_prompts(
             adapter,
             [tokens[i] for i in members],
-            [pos] * len(members),
-            keys,
-            prompts=[prompts[i] for i in members],
-        )
-        check_consistency(adapter, run, split, pos, [prompts[i] for i in members])
-        ev = evaluate(
-            adapter,
-            run,
             split,
             torch.tensor([answer_ids[i] for i in members]),
             torch.tensor([vs_ids[i] for i in members]) if has_vs else None,
             pos,
+            prompts=[prompts[i] for i in members],
         )
         labels = tuple(term_labels(adapter.spec, split, pos))
         values = ev.values.cpu().numpy()
@@ -124,8 +120,8 @@ def decompose(
                 scale=float(ev.scale[row]),
                 model_logit=float(ev.model_logits[row]),
                 softcap=adapter.spec.softcap,
-                rounding=float(ev.rounding[row]),
                 model_output=float(ev.model_outputs[row]),
+                rounding=None if ev.rounding is None else float(ev.rounding[row]),
             )
     done = [r for r in results if r is not None]
     return done[0] if single else BatchDecomposition(tuple(done))

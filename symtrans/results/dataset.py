@@ -5,6 +5,7 @@ mean ± standard deviation of each term over the prompts (built by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from ..labels import Label
 from .base import Result
 from .claims import Claim
 from .model import ModelInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +41,8 @@ class DatasetDecomposition(Result):
     values: np.ndarray | None  # [count, terms]
     examples: tuple[tuple[str, str, str | None], ...]  # the first few (prompt, answer, vs)
     roundings: np.ndarray | None = None  # [count]: each prompt's rounding (low precision)
+    # Every prompt's (prompt, answer, vs, position), kept with the values (keep_values=True).
+    items: tuple[tuple[str, str, str | None, int], ...] | None = None
 
     @property
     def total_mean(self) -> float:
@@ -51,6 +57,13 @@ class DatasetDecomposition(Result):
     def max_error(self) -> float:
         """The largest ``|Σ terms − model logit|`` over the prompts."""
         return float(np.max(np.abs(self.totals - self.model_logits)))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A tidy frame: one row per prompt and term (and each prompt's constant, ``bias``);
+        needs the values (``keep_values=True``) and the ``symtrans[data]`` extra."""
+        from .frames import dataset_frame
+
+        return dataset_frame(self)
 
     def top(self, k: int) -> list[tuple[Label, float, float]]:
         """``(label, mean, std)`` of the ``k`` terms of largest ``|mean|``."""

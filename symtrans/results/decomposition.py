@@ -22,6 +22,7 @@ from .claims import Claim
 from .model import ModelInfo
 
 if TYPE_CHECKING:
+    import pandas as pd
     from torch import Tensor
 
     from ..verify import Check
@@ -120,6 +121,14 @@ class Decomposition(Result):
         if self.softcap is None or self.vs is not None:
             return None
         return float(self.softcap * np.tanh(self.total / self.softcap))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A tidy frame: one row per term and one for the constant (``bias``), columns
+        ``prompt, answer, vs, position, term, kind, layer, head, neuron, source, value``
+        (see :mod:`symtrans.results.frames`; needs the ``symtrans[data]`` extra)."""
+        from .frames import decomposition_frame
+
+        return decomposition_frame(self)
 
     # -- the check -------------------------------------------------------------------------
     def claims(self) -> tuple[Claim, ...]:
@@ -281,6 +290,13 @@ class BatchDecomposition(Result, Sequence[Decomposition]):
     @property
     def model_logits(self) -> np.ndarray:
         return np.array([d.model_logit for d in self.items])
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A tidy frame: one row per prompt and term (and each prompt's constant, ``bias``);
+        see :meth:`Decomposition.to_pandas`."""
+        from .frames import batch_frame
+
+        return batch_frame(self)
 
     def claims(self) -> tuple[Claim, ...]:
         return tuple(claim for d in self.items for claim in d.claims())

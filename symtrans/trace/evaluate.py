@@ -7,16 +7,19 @@ activations, whatever the model's dtype.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, RunResult
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, ReadoutAdapter, RunResult
 from ..kinds import Split
+from .checks import check_consistency, check_hooks
 from .inputs import direction_ids
-from .splits import ACCUMULATE, term_inner_products
+from .run import forward
+from .splits import ACCUMULATE, ProjectedReading, required_hooks, split_values, term_inner_products
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,9 @@ class Evaluation:
     scale: Float[Tensor, " batch"]  # σ(x^L_p), the frozen scale
     model_logits: Float[Tensor, " batch"]  # the model's own logit (difference), before any cap
     model_outputs: Float[Tensor, " batch"]  # what the model outputs: after a soft-cap
-    rounding: Float[Tensor, " batch"]  # the size of what the model rounded (see rounding_scale)
+    # the size of what the model rounded (see rounding_scale); None where the projections
+    # were made in the model (remote) and the vectors never came back
+    rounding: Float[Tensor, " batch"] | None
 
 
 def unembed_direction(
@@ -119,4 +124,50 @@ def evaluate(
         scale=scale,
         model_logits=direction_logits(run, answer, vs),
         model_outputs=direction_logits(run, answer, vs, capped=True),
+    )
+
+
+def projects_in_model(adapter: ModelAdapter) -> bool:
+    """Whether ``adapter`` computes the read-out projections where the model runs (a remote
+    nnsight model: its weights and activations stay on the server)."""
+    return isinstance(adapter, ReadoutAdapter) and bool(getattr(adapter, "remote", False))
+
+
+def evaluate_prompts(
+    adapter: ModelAdapter,
+    tokens: Sequence[Sequence[int]],
+    split: Split,
+    answer: Int[Tensor, " batch"],
+    vs: Int[Tensor, " batch"] | None,
+    position: int,
+    prompts: Sequence[str] | None = None,
+) -> Evaluation:
+    """Run a group of prompts sharing the destination ``position`` and evaluate ``split``:
+    one forward pass caching the destination rows the split needs, projected here; or, for
+    an adapter that projects in the model (:func:`projects_in_model`), one pass that sends
+    back only the projections."""
+    keys = required_hooks(adapter.spec, split)
+    positions = [position] * len(tokens)
+    if not projects_in_model(adapter):
+        keys = keys | check_hooks(adapter.spec, split)
+        run = forward(adapter, tokens, positions, keys, prompts=prompts)
+        check_consistency(adapter, run, split, position, prompts or ["?"] * len(tokens))
+        return evaluate(adapter, run, split, answer, vs, position)
+    out = adapter.readout(  # type: ignore[attr-defined]
+        torch.as_tensor(tokens, dtype=torch.long),
+        torch.as_tensor(positions, dtype=torch.long),
+        keys,
+        answer,
+        vs,
+    )
+    scale = out.scale.to(ACCUMULATE)
+    values = split_values(ProjectedReading(out), adapter.spec, split, position)
+    return Evaluation(
+        values=values / scale.unsqueeze(-1),
+        beta_term=out.beta_term.to(ACCUMULATE),
+        unembed_bias=out.unembed_bias.to(ACCUMULATE),
+        scale=scale,
+        model_logits=out.model_logits.to(ACCUMULATE),
+        model_outputs=out.model_logits.to(ACCUMULATE),
+        rounding=None,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 
 import einops
 import torch
@@ -20,17 +21,46 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .. import labels as lb
-from ..adapter.protocol import Experts, Hook, HookKey, ModelAdapter, ModelSpec, RunResult
+from ..adapter.protocol import (
+    Experts,
+    Hook,
+    HookKey,
+    ModelAdapter,
+    ModelSpec,
+    Readout,
+    RunResult,
+)
 from ..errors import UnsupportedModelError
 from ..kinds import Split
 
 ACCUMULATE = torch.float64
 
 
-@dataclass(frozen=True)
 class Reading:
-    """What a piece evaluates against: one forward pass, the read vector ``w`` per prompt
-    and the destination position."""
+    """What a piece evaluates against: the projections of the hooks onto the read vector
+    ``w`` (``[batch, d_model]``) at the destination position. :class:`HostReading` contracts
+    the adapter's activations with ``w`` here; :class:`ProjectedReading` takes the same
+    numbers computed where the model runs (:meth:`ReadoutAdapter.readout`)."""
+
+    def project(self, hook: Hook, layer: int = -1) -> Tensor:
+        """``<w, x>`` (``[batch, 1]``) for a hook of width ``d_model``; ``z · (W_O w)`` per
+        head for ``Z`` (``[batch, n_heads]``); ``a_n (W_out w)[n]`` for ``MLP_POST``
+        (``[batch, d_mlp]``); ``v_s · (W_O w)`` for ``V`` (``[batch, pos, n_heads]``)."""
+        raise NotImplementedError
+
+    def bias(self, hook: Hook, layer: int) -> Float[Tensor, "batch 1"]:
+        """``<w, b_O>`` (``hook`` ATTN_OUT) or ``<w, b_out>`` (MLP_OUT) of block ``layer``."""
+        raise NotImplementedError
+
+    def act(self, hook: Hook, layer: int = -1) -> Tensor:
+        """A cached activation that is not projected (the pattern), float64."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class HostReading(Reading):
+    """One forward pass's activations, the read vector ``w`` per prompt, and the weights,
+    contracted here in float64."""
 
     adapter: ModelAdapter
     run: RunResult
@@ -38,7 +68,6 @@ class Reading:
     position: int
 
     def act(self, hook: Hook, layer: int = -1) -> Tensor:
-        """A cached activation (destination rows), float64."""
         return self.run.activations[HookKey(hook, layer)].to(ACCUMULATE)
 
     def dot(self, x: Float[Tensor, "batch d_model"]) -> Float[Tensor, "batch 1"]:
@@ -54,6 +83,27 @@ class Reading:
         """``W_O r`` for every head of ``layer`` (``r`` the attention's read vector)."""
         W_O = self.adapter.W_O(layer).to(ACCUMULATE)
         return einops.einsum(W_O, self.read(layer, "attn"), "h d m, b m -> b h d")
+
+    def project(self, hook: Hook, layer: int = -1) -> Tensor:
+        if hook is Hook.Z:
+            return einops.einsum(
+                self.act(Hook.Z, layer), self.per_head(layer), "b h d, b h d -> b h"
+            )
+        if hook is Hook.V:  # [b, s, h, d], one per query head
+            return einops.einsum(
+                self.act(Hook.V, layer), self.per_head(layer), "b s h d, b h d -> b s h"
+            )
+        if hook is Hook.MLP_POST:
+            W_out = self.adapter.W_out(layer).to(ACCUMULATE)  # [n, m]
+            read = self.read(layer, "mlp")
+            return self.act(hook, layer) * einops.einsum(W_out, read, "n m, b m -> b n")
+        return self.dot(self.act(hook, layer))
+
+    def bias(self, hook: Hook, layer: int) -> Float[Tensor, "batch 1"]:
+        attn = hook is Hook.ATTN_OUT
+        b = (self.adapter.b_O(layer) if attn else self.adapter.b_out(layer)).to(ACCUMULATE)
+        read = self.read(layer, "attn" if attn else "mlp")
+        return einops.einsum(b, read, "m, b m -> b").unsqueeze(-1)
 
 
 def read_vector(
@@ -101,6 +151,23 @@ def writer_hooks(spec: ModelSpec, layer: int, sublayer: str) -> set[HookKey]:
     return set() if writer.scale is None else {HookKey(writer.scale, layer)}
 
 
+@dataclass(frozen=True)
+class ProjectedReading(Reading):
+    """The projections a :class:`~symtrans.adapter.protocol.ReadoutAdapter` computed where the
+    model runs."""
+
+    readout: Readout
+
+    def project(self, hook: Hook, layer: int = -1) -> Tensor:
+        return self.readout.projections[HookKey(hook, layer)].to(ACCUMULATE)
+
+    def bias(self, hook: Hook, layer: int) -> Float[Tensor, "batch 1"]:
+        return self.readout.biases[HookKey(hook, layer)].to(ACCUMULATE).reshape(-1, 1)
+
+    def act(self, hook: Hook, layer: int = -1) -> Tensor:
+        return self.project(hook, layer)
+
+
 Values = Callable[[Reading], Float[Tensor, "batch k"]]
 
 
@@ -119,10 +186,10 @@ def _piece(labels: tuple[lb.Label, ...], hooks: set[HookKey], values: Values) ->
 
 
 def _embedding(spec: ModelSpec) -> Iterator[Piece]:
-    yield _piece((lb.Embed(),), {HookKey(Hook.EMBED)}, lambda r: r.dot(r.act(Hook.EMBED)))
+    yield _piece((lb.Embed(),), {HookKey(Hook.EMBED)}, lambda r: r.project(Hook.EMBED))
     if spec.has_pos_embed:
         yield _piece(
-            (lb.PosEmbed(),), {HookKey(Hook.POS_EMBED)}, lambda r: r.dot(r.act(Hook.POS_EMBED))
+            (lb.PosEmbed(),), {HookKey(Hook.POS_EMBED)}, lambda r: r.project(Hook.POS_EMBED)
         )
 
 
@@ -132,7 +199,7 @@ def _block(layer: int) -> Piece:
     hooks = {HookKey(Hook.RESID_PRE, layer), HookKey(Hook.RESID_POST, layer)}
 
     def values(r: Reading) -> Tensor:
-        return r.dot(r.act(Hook.RESID_POST, layer) - r.act(Hook.RESID_PRE, layer))
+        return r.project(Hook.RESID_POST, layer) - r.project(Hook.RESID_PRE, layer)
 
     return _piece((lb.BlockOut(layer),), hooks, values)
 
@@ -141,21 +208,21 @@ def _attention_out(layer: int) -> Piece:
     return _piece(
         (lb.AttnOut(layer),),
         {HookKey(Hook.ATTN_OUT, layer)},
-        lambda r: r.dot(r.act(Hook.ATTN_OUT, layer)),
+        lambda r: r.project(Hook.ATTN_OUT, layer),
     )
 
 
 def _attention_bias(layer: int, spec: ModelSpec) -> Piece:
-    def values(r: Reading) -> Tensor:
-        b_O = r.adapter.b_O(layer).to(ACCUMULATE)
-        return einops.einsum(b_O, r.read(layer, "attn"), "m, b m -> b").unsqueeze(-1)
-
-    return _piece((lb.AttnBias(layer),), writer_hooks(spec, layer, "attn"), values)
+    return _piece(
+        (lb.AttnBias(layer),),
+        writer_hooks(spec, layer, "attn"),
+        lambda r: r.bias(Hook.ATTN_OUT, layer),
+    )
 
 
 def _heads(layer: int, spec: ModelSpec) -> Piece:
     def values(r: Reading) -> Tensor:  # z · (W_O w) per head
-        return einops.einsum(r.act(Hook.Z, layer), r.per_head(layer), "b h d, b h d -> b h")
+        return r.project(Hook.Z, layer)
 
     labels = tuple(lb.HeadOut(layer, h) for h in range(spec.n_heads))
     hooks = {HookKey(Hook.Z, layer)} | writer_hooks(spec, layer, "attn")
@@ -165,8 +232,8 @@ def _heads(layer: int, spec: ModelSpec) -> Piece:
 def _head_sources(layer: int, spec: ModelSpec, position: int) -> Piece:
     def values(r: Reading) -> Tensor:  # A_{p,s} v_s · (W_O w), per head and source
         pattern = r.act(Hook.PATTERN, layer)[:, :, : position + 1]  # [b, h, s]
-        v = r.act(Hook.V, layer)[:, : position + 1]  # [b, s, h, d], one per query head
-        per_source = einops.einsum(v, r.per_head(layer), "b s h d, b h d -> b h s") * pattern
+        v = r.project(Hook.V, layer)[:, : position + 1]  # [b, s, h]: v_s · (W_O w)
+        per_source = einops.rearrange(v, "b s h -> b h s") * pattern
         return einops.rearrange(per_source, "b h s -> b (h s)")
 
     labels = tuple(
@@ -180,24 +247,25 @@ def _mlp_out(layer: int) -> Piece:
     return _piece(
         (lb.MlpOut(layer),),
         {HookKey(Hook.MLP_OUT, layer)},
-        lambda r: r.dot(r.act(Hook.MLP_OUT, layer)),
+        lambda r: r.project(Hook.MLP_OUT, layer),
     )
 
 
 def _neurons(layer: int, spec: ModelSpec) -> Iterator[Piece]:
     def values(r: Reading) -> Tensor:  # a_n (W_out r)[n]
-        W_out = r.adapter.W_out(layer).to(ACCUMULATE)  # [n, m]
-        read = r.read(layer, "mlp")
-        return r.act(Hook.MLP_POST, layer) * einops.einsum(W_out, read, "n m, b m -> b n")
-
-    def bias(r: Reading) -> Tensor:
-        b_out = r.adapter.b_out(layer).to(ACCUMULATE)
-        return einops.einsum(b_out, r.read(layer, "mlp"), "m, b m -> b").unsqueeze(-1)
+        return r.project(Hook.MLP_POST, layer)
 
     post = writer_hooks(spec, layer, "mlp")
-    labels = tuple(lb.Neuron(layer, n) for n in range(spec.d_mlp))
+    labels = _neuron_labels(layer, spec.d_mlp)
     yield _piece(labels, {HookKey(Hook.MLP_POST, layer)} | post, values)
-    yield _piece((lb.MlpBias(layer),), post, bias)
+    yield _piece((lb.MlpBias(layer),), post, lambda r: r.bias(Hook.MLP_OUT, layer))
+
+
+@cache
+def _neuron_labels(layer: int, d_mlp: int) -> tuple[lb.Label, ...]:
+    """Made once per layer and width: a split is listed three times a batch (hooks, labels,
+    values), and GPT-2 small has 36,864 neurons."""
+    return tuple(lb.Neuron(layer, n) for n in range(d_mlp))
 
 
 @dataclass(frozen=True)
@@ -254,6 +322,11 @@ def _expert_pieces(layer: int, spec: ModelSpec, neurons: bool) -> Iterator[Piece
     cache: dict[int, tuple[ExpertActivations, Experts, Tensor]] = {}
 
     def parts(r: Reading) -> tuple[ExpertActivations, Experts, Tensor]:
+        if not isinstance(r, HostReading):
+            raise UnsupportedModelError(
+                f"block {layer}'s experts are evaluated from the activations here; an adapter "
+                "that projects where the model runs does not give them"
+            )
         key = id(r.run)
         if key not in cache:
             acts, experts = expert_activations(r.adapter, r.run, layer)
@@ -352,9 +425,16 @@ def term_inner_products(
     position: int,
 ) -> Float[Tensor, "batch terms"]:
     """``<w, t_i>`` for every term of ``split``, in the order of :func:`term_labels`."""
-    reading = Reading(adapter, run, w, position)
+    return split_values(HostReading(adapter, run, w, position), adapter.spec, split, position)
+
+
+def split_values(
+    reading: Reading, spec: ModelSpec, split: Split, position: int
+) -> Float[Tensor, "batch terms"]:
+    """Every term of ``split`` evaluated against ``reading``, in the order of
+    :func:`term_labels`."""
     columns = []
-    for piece in pieces(adapter.spec, split, position):
+    for piece in pieces(spec, split, position):
         values = piece.values(reading)
         if values.shape[-1] != len(piece.labels):  # a piece's own labels and values
             raise AssertionError(f"{piece.labels[0]}: {values.shape[-1]} values")
