@@ -148,6 +148,35 @@ def test_a_cell_patched_at_the_wrong_position_is_caught(bridge, model_dirs, hf_r
     assert worst_error(shifted, expected) > 1.0
 
 
+@pytest.mark.parametrize("compat", [False, True])
+@pytest.mark.parametrize("arch", am.HF_ARCHITECTURES)
+def test_a_pass_resumed_at_a_block_is_the_whole_pass(arch_bridge, arch, compat):
+    """``forward_from`` on the fast path (blocks below not run) against the whole pass with
+    resid_pre replaced: the same logits and activations."""
+    from symtrans.adapter.protocol import Hook, HookKey
+    from symtrans.trace.run import forward, forward_from
+
+    adapter = as_adapter(arch_bridge(arch, torch.float64, compat))
+    tokens = torch.tensor([adapter.tokenize(p) for p in CLEAN])
+    dest = [tokens.shape[1] - 1] * 2
+    resid = forward(adapter, tokens, dest, {HookKey(Hook.RESID_PRE, 1, all_positions=True)})
+    x = resid.activations[HookKey(Hook.RESID_PRE, 1, all_positions=True)].clone()
+    x[:, 2] += 0.5  # a residual no prompt gives
+    keys = {HookKey(Hook.RESID_FINAL), HookKey(Hook.Z, 1), HookKey(Hook.MLP_OUT, 1)}
+    fast = forward_from(adapter, 1, x, tokens, dest, keys)
+    whole = forward(
+        adapter, tokens, dest, keys, patches={HookKey(Hook.RESID_PRE, 1): lambda _: x.clone()}
+    )
+    assert adapter.resumable
+    torch.testing.assert_close(fast.logits, whole.logits, rtol=0, atol=1e-13)
+    for key in keys:
+        torch.testing.assert_close(
+            fast.activations[key], whole.activations[key], rtol=0, atol=1e-13
+        )
+    with pytest.raises(st.InvalidArgumentError, match="attn_out of block 0"):
+        forward_from(adapter, 1, x, tokens, dest, {HookKey(Hook.ATTN_OUT, 0)})
+
+
 def test_the_full_pass_gives_the_same_numbers(bridge):
     """An adapter that cannot start at a block runs the whole pass with resid_pre replaced:
     the same numbers (to rounding), every cell."""
