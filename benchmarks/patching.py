@@ -137,18 +137,23 @@ def seed_loop(bridge: Any, ids: dict[str, Any], sites: tuple[str, ...]) -> dict[
     return out
 
 
-def job_seed_loop(model_dir: Path, data: dict[str, Any]) -> speed.Job:
-    """The seed's loop on the bridge symtrans loads (float32)."""
+def seed_inputs(bridge: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The seed's tensors: clean and corrupted token ids, answer and vs ids."""
     import torch
 
-    bridge = speed._bridge(model_dir)
     p = pairs(data)
-    ids = {
+    return {
         "clean": torch.tensor(data["tokens"]),
         "corrupted": torch.tensor([bridge.to_tokens(t)[0].tolist() for t in p["corrupted"]]),
         "answer": torch.tensor([bridge.to_single_token(a) for a in p["answers"]]),
         "vs": torch.tensor([bridge.to_single_token(a) for a in p["vs"]]),
     }
+
+
+def job_seed_loop(model_dir: Path, data: dict[str, Any]) -> speed.Job:
+    """The seed's loop on the bridge symtrans loads (float32)."""
+    bridge = speed._bridge(model_dir)
+    ids = seed_inputs(bridge, data)
     sites = _sites()
     return speed.Job(lambda: seed_loop(bridge, ids, sites), bridge, lambda g: _save("seed_loop", g))
 
@@ -223,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        metavar="ROUNDS",
+        help="time only: both in this one process, site by site in turn for ROUNDS rounds "
+        "(ratios that survive a machine whose load drifts)",
+    )
     args = parser.parse_args(argv)
 
     shape = QUICK if args.quick else FULL
@@ -232,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATCHING_SITES"] = args.sites  # the jobs' processes inherit it
     for stale in speed.CACHE.glob("patching-*.json"):
         stale.unlink()
+    if args.interleave:
+        print(interleaved(shape, args.sites.split(","), args.interleave, args.threads))
+        return 0
     from importlib.metadata import version
 
     import torch
@@ -282,6 +297,61 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"shape": dataclasses.asdict(shape), "results": results}, indent=1)
         )
     return 0
+
+
+def interleaved(shape: speed.Shape, sites: list[str], rounds: int, threads: int) -> str:
+    """The seed's loop and ``st.patch`` on one model in this process, site by site in turn,
+    ``rounds`` times after a warm-up: per site the best times and the median of the per-round
+    ratios (each round's two calls ran seconds apart, under the same load)."""
+    import statistics
+
+    import torch
+
+    sys.path.insert(0, str(speed.REPO))  # this repository's symtrans, as spawn measures it
+    import symtrans as st
+
+    torch.set_num_threads(threads)
+    torch.set_grad_enabled(False)
+    model_dir = speed.build_model(shape)
+    data = speed.build_prompts(shape, model_dir)
+    bridge = speed._bridge(model_dir)
+    speed._page_in(bridge)
+    p = pairs(data)
+    ids = seed_inputs(bridge, data)
+
+    def ours(site: str) -> Any:
+        return st.patch(
+            bridge, p["clean"], p["corrupted"], p["answers"], p["vs"], site=site, explain=0
+        )
+
+    def seed(site: str) -> Any:
+        return seed_loop(bridge, ids, (site,))
+
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds + 1):  # round 0: warm-up
+        for site in sites:
+            for name, fn in (("seed_loop", seed), ("symtrans", ours)):
+                t0 = time.perf_counter()
+                fn(site)
+                if r:
+                    times.setdefault((name, site), []).append(time.perf_counter() - t0)
+    lines = [
+        f"| site ({rounds} rounds, one process) | seed loop best s | symtrans best s "
+        "| seed / symtrans, median of rounds |",
+        "|---|---:|---:|---:|",
+    ]
+    totals = {"seed_loop": [0.0] * rounds, "symtrans": [0.0] * rounds}
+    for site in sites:
+        a, b = times[("seed_loop", site)], times[("symtrans", site)]
+        for i in range(rounds):
+            totals["seed_loop"][i] += a[i]
+            totals["symtrans"][i] += b[i]
+        ratio = statistics.median(x / y for x, y in zip(a, b, strict=True))
+        lines.append(f"| {site} | {min(a):.2f} | {min(b):.2f} | {ratio:.1f}× |")
+    a, b = totals["seed_loop"], totals["symtrans"]
+    ratio = statistics.median(x / y for x, y in zip(a, b, strict=True))
+    lines.append(f"| all four | {min(a):.2f} | {min(b):.2f} | {ratio:.1f}× |")
+    return "\n".join(lines)
 
 
 def table(results: dict[str, dict[str, Any]], base: str) -> str:

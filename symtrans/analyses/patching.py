@@ -177,7 +177,10 @@ def _positions(positions: Sequence[int] | None, pairs: _Pairs) -> tuple[int, ...
         )
     out = tuple(resolve_position(p, pairs.length, pairs.clean[0]) for p in positions)
     if len(set(out)) != len(out):
-        raise InvalidArgumentError(f"positions {list(positions)} name a position twice")
+        raise InvalidArgumentError(
+            f"positions {list(positions)} name a position twice (as {list(out)} of "
+            f"{pairs.length} tokens); give each position once"
+        )
     return out
 
 
