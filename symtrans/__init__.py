@@ -41,6 +41,7 @@ _LAZY = {
     "effective_embedding": "symtrans.analyses.effective",
     "expand_head": "symtrans.analyses.paths",
     "logit_lens": "symtrans.analyses.logit_lens",
+    "patch": "symtrans.analyses.patching",
     "project": "symtrans.analyses.projection",
     "load_model": "symtrans.adapter.loading",
     "BatchDecomposition": "symtrans.results.decomposition",
@@ -48,6 +49,8 @@ _LAZY = {
     "Term": "symtrans.results.decomposition",
     "DatasetDecomposition": "symtrans.results.dataset",
     "LogitLens": "symtrans.results.lens",
+    "Patching": "symtrans.results.patching",
+    "PatchExplanation": "symtrans.results.patching",
     "Path": "symtrans.results.paths",
     "PathExpansion": "symtrans.results.paths",
     "Projection": "symtrans.results.projection",
@@ -67,6 +70,8 @@ __all__ = [
     "LogitLens",
     "ModelNotFoundError",
     "NonFiniteError",
+    "PatchExplanation",
+    "Patching",
     "Path",
     "PathExpansion",
     "Projection",
@@ -85,6 +90,7 @@ __all__ = [
     "expand_head",
     "load_model",
     "logit_lens",
+    "patch",
     "project",
     "write_sty",
 ]
@@ -111,12 +117,14 @@ if TYPE_CHECKING:
     from .analyses.decompose import decompose
     from .analyses.effective import effective_embedding
     from .analyses.logit_lens import logit_lens
+    from .analyses.patching import patch
     from .analyses.paths import expand_head
     from .analyses.projection import project
     from .report import write_sty
     from .results.dataset import DatasetDecomposition
     from .results.decomposition import BatchDecomposition, Decomposition, Term
     from .results.lens import LogitLens
+    from .results.patching import PatchExplanation, Patching
     from .results.paths import Path, PathExpansion
     from .results.projection import Projection
     from .results.scores import ScoreDecomposition

@@ -1,4 +1,4 @@
-"""The ``symtrans`` command: ``demo``, ``report``, ``verify``, ``dataset``, ``models``.
+"""The ``symtrans`` command: ``demo``, ``report``, ``verify``, ``dataset``, ``patch``, ``models``.
 
 Every :class:`~symtrans.errors.SymtransError` becomes one line on stderr and an exit code:
 1 when the identity does not hold, 2 for bad input. ``--debug`` shows the traceback.
@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SymtransError
-from .kinds import SPLITS
+from .errors import InvalidArgumentError, SymtransError
+from .kinds import SITES, SPLITS
 
 if TYPE_CHECKING:
     from .results.decomposition import Decomposition
+    from .results.patching import Patching
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +104,42 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load a folder whose weights are pickle files (only if you trust it)",
     )
+    patch = sub.add_parser(
+        "patch", help="activation patching of clean against corrupted prompts (seed 003)"
+    )
+    patch.add_argument(
+        "--model", default="tiny-capitals", help="embedded name or local HF directory"
+    )
+    patch.add_argument("--clean", action="append", help="a clean prompt (repeat for more pairs)")
+    patch.add_argument(
+        "--corrupted", action="append", help="its corrupted prompt, same number of tokens"
+    )
+    patch.add_argument("--answer", action="append", help="the answer token (one, or one per pair)")
+    patch.add_argument("--vs", action="append", help="a second token: the metric is answer − vs")
+    patch.add_argument(
+        "--pairs",
+        help='a JSONL file, one pair a line: {"clean": ..., "corrupted": ..., "answer": ..., '
+        '"vs": ...} (vs optional), instead of --clean/--corrupted/--answer/--vs',
+    )
+    patch.add_argument("--site", default="resid_pre", choices=SITES)
+    patch.add_argument(
+        "--positions", default=None, help="comma-separated positions to patch (default: all)"
+    )
+    patch.add_argument("--explain", type=int, default=3, help="largest cells written as sums")
+    patch.add_argument(
+        "--split", default="heads", choices=SPLITS, help="terms of the explained cells"
+    )
+    patch.add_argument("--batch-size", type=int, default=64, help="rows per forward pass")
+    patch.add_argument("--format", default="md", help="comma-separated: md,tex,pdf,html")
+    patch.add_argument("-o", "--output", default=".", help="output folder")
+    patch.add_argument("--top-k", type=int, default=12, help="rows in the tables")
+    patch.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    patch.add_argument("--device", default="cpu", help="where the forward pass runs")
+    patch.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="load a folder whose weights are pickle files (only if you trust it)",
+    )
 
     sub.add_parser("models", help="list the embedded models")
 
@@ -125,6 +162,102 @@ def _decompose(args: argparse.Namespace) -> Decomposition:
         vs=args.vs,
         split=args.split,
         position=args.position,
+    )
+
+
+def _read_pairs(path: str) -> tuple[list[str], list[str], list[str], list[str | None]]:
+    """clean, corrupted, answer and vs from a JSONL file of pairs (one JSON object a line)."""
+    import json
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"cannot read --pairs {path!r}: {exc.strerror or exc}; give a JSONL file"
+        ) from None
+    rows: list[tuple[str, str, str, str | None]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgumentError(
+                f"--pairs {path!r} line {number} is not JSON ({exc.msg}); write one object a "
+                'line: {"clean": ..., "corrupted": ..., "answer": ..., "vs": ...}'
+            ) from None
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) for k in ("clean", "corrupted", "answer")
+        ):
+            raise InvalidArgumentError(
+                f"--pairs {path!r} line {number} is {line.strip()[:80]!r}; each line needs the "
+                'strings "clean", "corrupted" and "answer" (and optionally "vs")'
+            )
+        vs = item.get("vs")
+        if vs is not None and not isinstance(vs, str):
+            raise InvalidArgumentError(f"--pairs {path!r} line {number}: vs must be a string")
+        rows.append((item["clean"], item["corrupted"], item["answer"], vs))
+    if not rows:
+        raise InvalidArgumentError(f"--pairs {path!r} holds no pairs; give one JSON object a line")
+    return (
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+    )
+
+
+def _one_or_each(values: list[str] | None) -> str | list[str] | None:
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def _patch(args: argparse.Namespace) -> Patching:
+    from .adapter.loading import load_model
+    from .analyses.patching import patch
+
+    if args.pairs is not None:
+        if args.clean or args.corrupted or args.answer or args.vs:
+            raise InvalidArgumentError(
+                "give the pairs either with --pairs FILE or with --clean/--corrupted/--answer/"
+                "--vs, not both"
+            )
+        clean, corrupted, answers, versus = _read_pairs(args.pairs)
+        answer: str | list[str] = answers
+        vs: str | list[str] | list[str | None] | None = versus
+    else:
+        missing = [f"--{k}" for k in ("clean", "corrupted", "answer") if not getattr(args, k)]
+        if missing:
+            raise InvalidArgumentError(
+                f"symtrans patch needs {', '.join(missing)} (or --pairs FILE.jsonl)"
+            )
+        clean, corrupted = args.clean, args.corrupted
+        answer = _one_or_each(args.answer)  # type: ignore[assignment]
+        vs = _one_or_each(args.vs)
+    positions = None
+    if args.positions is not None:
+        try:
+            positions = [int(p) for p in args.positions.split(",") if p.strip()]
+        except ValueError:
+            raise InvalidArgumentError(
+                f"--positions {args.positions!r} is not a comma-separated list of integers, "
+                "e.g. 1,2,-1"
+            ) from None
+    model = load_model(
+        args.model, dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle
+    )
+    return patch(
+        model,
+        clean,
+        corrupted,
+        answer,
+        vs,
+        site=args.site,
+        positions=positions,
+        explain=args.explain,
+        split=args.split,
+        batch_size=args.batch_size,
     )
 
 
@@ -255,6 +388,30 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "dataset":
         return _dataset(args)
+    if args.command == "patch":
+        formats = _formats(args.format)
+        p = _patch(args)
+        column = "head" if p.site == "z" else "position"
+        print(
+            f"{p.site} over {p.count} pairs: clean {p.clean_metric:.6g}, corrupted "
+            f"{p.corrupted_metric:.6g}; largest cells (layer, {column}):"
+        )
+        for layer, index, value, effect in p.top(5):
+            print(f"  {layer:>3} {index:>4}  normalised {value:+.4f}  effect {effect:+.6g}")
+        for fmt in formats:
+            target = Path(args.output) / f"patching.{fmt}"
+            print(f"wrote {p.save(target, top_k=args.top_k)}")
+        from .verify import worst
+
+        claim, check = worst(p)
+        verdict = "ok" if check.passed else "MISMATCH"
+        print(
+            f"{verdict}: {len(p.claims())} checks, worst: {claim.subject}: {claim.what} "
+            f"{check.total:.12g} against {check.model_logit:.12g} (difference "
+            f"{check.difference:.3g}, tolerance {check.tolerance:.3g})"
+        )
+        p.verify()
+        return 0
     if args.command == "verify":
         d = _decompose(args)
         print(_verification_line(d, args.atol))

@@ -94,7 +94,7 @@ class PositionalEmbedding(Node):
 
 
 class Residual(Node):
-    """``x^L_p``: the residual stream entering the final norm."""
+    """``x^l_p``: the residual stream entering block ``l`` (``l = L``: the final norm)."""
 
     def __new__(cls, layer: int, position: int) -> Residual:
         return super().__new__(cls, Integer(layer), Integer(position))
@@ -328,6 +328,11 @@ def _(label: lb.Embed, position: int, token: str) -> sympy.Expr:
 @term_node.register
 def _(label: lb.PosEmbed, position: int, token: str) -> sympy.Expr:
     return PositionalEmbedding(position)
+
+
+@term_node.register
+def _(label: lb.ResidPre, position: int, token: str) -> sympy.Expr:
+    return Residual(label.layer, position)
 
 
 @term_node.register

@@ -36,5 +36,24 @@ def check_split(split: object) -> Split:
     return split
 
 
+Site = Literal["resid_pre", "attn_out", "mlp_out", "z"]
+SITES: tuple[Site, ...] = ("resid_pre", "attn_out", "mlp_out", "z")
+
+SITE_DESCRIPTIONS: dict[Site, str] = {
+    "resid_pre": "the residual stream entering each block, per layer × position",
+    "attn_out": "each block's attention output, per layer × position",
+    "mlp_out": "each block's MLP output, per layer × position",
+    "z": "each head's z (its output before W_O) at every position, per layer × head",
+}
+
+
+def check_site(site: object) -> Site:
+    """``site`` if it names a patching site, else :class:`InvalidArgumentError` listing them."""
+    if site not in SITES:
+        options = "; ".join(f"{s!r}: {d}" for s, d in SITE_DESCRIPTIONS.items())
+        raise InvalidArgumentError(f"unknown site {site!r}; choose one of {options}")
+    return site
+
+
 DTypeName = Literal["float64", "float32", "float16", "bfloat16"]
 DTYPES: tuple[DTypeName, ...] = ("float64", "float32", "float16", "bfloat16")

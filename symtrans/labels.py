@@ -28,6 +28,17 @@ class PosEmbed:
 
 
 @dataclass(frozen=True, order=True)
+class ResidPre:
+    """The whole residual stream entering block ``layer``, ``x^l_p``: the embedding and every
+    block before ``layer`` as one term (what patching ``resid_pre`` replaces)."""
+
+    layer: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}_resid_pre"
+
+
+@dataclass(frozen=True, order=True)
 class BlockOut:
     """Everything block ``layer`` adds to the residual stream, ``Δx^l_p = A^l_p + M^l_p``."""
 
@@ -259,6 +270,7 @@ class KeyBias:
 Label = (
     Embed
     | PosEmbed
+    | ResidPre
     | BlockOut
     | AttnOut
     | MlpOut

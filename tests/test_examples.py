@@ -19,7 +19,9 @@ from symtrans.models import EMBEDDED_MODELS
 from symtrans.models.facts import CAPITALS, DEMO_ANSWER, DEMO_PROMPT, fact_prompt
 
 from . import arch_models as am
-from . import reference
+from . import reference, reference_patching
+
+SITES = ("resid_pre", "attn_out", "mlp_out", "z")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FORMATS = ("md", "tex", "html")
@@ -169,6 +171,30 @@ def test_seed003_logit_lens(tmp_path: Path):
     assert abs(s["total_mean"] - mean) < 1e-10
     assert abs(s["lens"]["1_resid_post"] - diffs[0]) < 1e-10  # the lens ends at the logit
     assert abs(s["seed_recipe_mean"] - mean) > 1.0  # the seed's recipe misses it
+    # Patching: the city swapped. One cell against Hugging Face's own patching with hooks.
+    expect_reports(tmp_path, *(f"patching-{site}" for site in SITES))
+    clean = ids
+    corrupted = torch.tensor([hf_tokens("tiny-capitals", p) for p in s["corrupted"]])
+    a, b = torch.tensor(a), torch.tensor(b)
+    base = reference_patching.metric(model, corrupted, a, b)
+    patched = reference_patching.patched_metric(model, clean, corrupted, a, b, "resid_pre", 1, 6)
+    resid = s["patching"]["resid_pre"]
+    assert abs(resid["clean_metric"] - mean) < 1e-10
+    assert abs(resid["corrupted_metric"] - base) < 1e-10
+    assert abs(resid["effects"][1][6] - (patched - base)) < 1e-9
+    assert abs(resid["effects"][1][6]) > 1.0  # the last position carries the fact by block 1
+    for site in SITES:
+        for e in s["patching"][site]["explained"]:
+            assert abs(e["total"] - e["effect"]) < 1e-9
+            assert (
+                e["effect"]
+                == s["patching"][site]["effects"][e["layer"]][
+                    e["index"]
+                    if site == "z"
+                    else s["patching"][site]["positions"].index(e["index"])
+                ]
+            )
+    assert "found: block 0's input carries the fact at position 1" in s["stdout"]
 
 
 @torch.no_grad()

@@ -15,13 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 import symtrans as st
+from symtrans.adapter import as_adapter
 from symtrans.adapter.families import FAMILIES
 
 from . import families as fm
+from . import reference_patching as ref
 
 DIRECTIONS = {"answer": (" Ireland", None), "answer-vs": (" Ireland", " France")}
 SUPPORTED = [pytest.param(v, id=v.name) for v in fm.SUPPORTED]
@@ -369,3 +372,58 @@ def test_low_precision_tolerance_catches_a_term_the_size_of_the_rounding(dtype):
             dropped.verify()
         caught += 1
     assert caught >= 5
+
+
+# -- activation patching, family by family ----------------------------------------------------
+
+PATCH_CLEAN = ["Dublin is the capital city of", "Paris is the capital city of"]
+PATCH_CORRUPTED = ["Paris is the capital city of", "Dublin is the capital city of"]
+
+
+@pytest.mark.parametrize("site", ["resid_pre", "attn_out", "mlp_out", "z"])
+@pytest.mark.parametrize("variant", SUPPORTED)
+def test_patching_matches_hugging_faces_own_patching(family_model, family_hf, variant, site):
+    """Every cell of ``st.patch`` against the same patch written with torch hooks on Hugging
+    Face's own modules (tests/reference_patching.py), each attention implementation the family
+    has, the closer one taken: whether or not the fast path starts the pass at a block."""
+    model = family_model(variant.name)
+    adapter = as_adapter(model)
+    p = st.patch(
+        model,
+        PATCH_CLEAN,
+        PATCH_CORRUPTED,
+        [" Ireland", " France"],
+        [" France", " Ireland"],
+        site=site,
+        explain=0,
+    ).verify()
+    clean = torch.tensor([adapter.tokenize(x) for x in PATCH_CLEAN])
+    corrupted = torch.tensor([adapter.tokenize(x) for x in PATCH_CORRUPTED])
+    answer = torch.tensor([adapter.single_token(a, "answer") for a in (" Ireland", " France")])
+    vs = answer.flip(0)
+    errors = []
+    for hf in family_hf(variant.name).values():
+        base = ref.metric(hf, corrupted, answer, vs)
+        effects = np.array(
+            [
+                [
+                    ref.patched_metric(hf, clean, corrupted, answer, vs, site, layer, i) - base
+                    for i in p.columns
+                ]
+                for layer in range(p.effects.shape[0])
+            ]
+        )
+        assert np.abs(effects).max() > 1e-4  # the patches move the metric
+        errors.append(
+            max(
+                abs(p.clean_metric - ref.metric(hf, clean, answer, vs)),
+                abs(p.corrupted_metric - base),
+                float(np.abs(p.effects - effects).max()),
+            )
+        )
+    size = max(abs(p.clean_metric), abs(p.corrupted_metric))
+    assert min(errors) <= tolerance(variant, size), errors
+    # The largest cell, written as the patched term + every later term + the scale's change.
+    layer, index, _, effect = p.top(1)[0]
+    e = p.explain(layer, index, model, split="heads").verify()
+    assert abs(e.total - effect) <= tolerance(variant, size)

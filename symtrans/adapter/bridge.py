@@ -11,6 +11,7 @@ so both forms add up.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -27,7 +28,19 @@ from .common import (
 )
 from .families import Family, family_of, refuse_configuration
 from .host import onloaded
-from .protocol import Experts, Hook, ModelSpec, MoEShape, ScoreForm, Writer, Writers
+from .protocol import (
+    Experts,
+    Hook,
+    HookKey,
+    ModelSpec,
+    MoEShape,
+    Patch,
+    RunResult,
+    ScoreForm,
+    Writer,
+    Writers,
+)
+from .resume import block_arguments, replay, resumable
 
 NATIVE_FAMILY = Family(
     "native", "TransformerLens native", ("TransformerLensNative",), rotary="none"
@@ -433,3 +446,33 @@ class BridgeAdapter(TransformerLensAdapter):
         eps = getattr(module, "eps", None) or getattr(module, "variance_epsilon", None)
         eps = float(eps if eps is not None else self._model.cfg.eps)
         return _bridge_norm(ln, rms, eps, self._spec.d_model)
+
+    # -- a forward pass started at a block (activation patching) ---------------------------
+    @property
+    def resumable(self) -> bool:
+        """Whether :meth:`run_from` can skip the blocks below (see :mod:`.resume`)."""
+        return resumable(self._model)
+
+    def run_from(
+        self,
+        layer: int,
+        resid: Tensor,
+        tokens: Tensor,
+        positions: Tensor,
+        keys: frozenset[HookKey],
+        patches: Mapping[HookKey, Patch] | None = None,
+    ) -> RunResult:
+        """Blocks ``layer..`` of ``tokens`` on ``resid`` (``[batch, pos, d_model]``), the
+        blocks below not run (see :meth:`~.protocol.ResumableAdapter.run_from`)."""
+        if not self.resumable:
+            raise UnsupportedModelError(
+                f"{type(self._model.original_model).__name__}: starting the forward pass at a "
+                "block has not been checked for this model; run the whole pass with resid_pre "
+                "patched instead (symtrans.trace.run.forward_from does)"
+            )
+        arguments = block_arguments(self._model, tokens)
+
+        def logits_at(_: Tensor, where: Tensor) -> Tensor:
+            return replay(self._model, layer, resid, arguments, where)
+
+        return self._hooked(tokens, positions, keys, patches, logits_at)

@@ -195,6 +195,18 @@ class TransformerLensAdapter:
         ``v`` and ``all_positions`` keys), so no ``[batch, pos, ...]`` activation outlives
         its block the way ``run_with_cache``'s cache keeps it. ``patches`` are registered
         before the keepers, so a key on a patched hook reads the replacement."""
+        return self._hooked(tokens, positions, keys, patches, self._destination_logits)
+
+    def _hooked(
+        self,
+        tokens: Tensor,
+        positions: Tensor,
+        keys: frozenset[HookKey],
+        patches: Mapping[HookKey, Patch] | None,
+        logits_at: Callable[[Tensor, Tensor], Tensor],
+    ) -> RunResult:
+        """:meth:`run` with the pass itself given: ``logits_at(tokens, positions)`` runs the
+        model (all of it, or from a block on) while the hooks are in place."""
         batch = torch.arange(tokens.shape[0])
         acts: dict[HookKey, Tensor] = {}
         patched: set[str] = set()
@@ -232,7 +244,7 @@ class TransformerLensAdapter:
         hooks = [(name, patcher(name, fn)) for name, fn in named]
         hooks += [(self.hook_name(k), keeper(k)) for k in keys]
         with torch.no_grad(), self._model.hooks(fwd_hooks=hooks):
-            logits = self._destination_logits(tokens, positions)
+            logits = logits_at(tokens, positions)
         missing = sorted(
             {self.hook_name(k) for k in keys if k not in acts}
             | {name for name, _ in named if name not in patched}

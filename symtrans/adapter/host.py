@@ -91,6 +91,11 @@ def _to_host(value: Any) -> Any:
         )
     if isinstance(value, tuple):
         return tuple(_to_host(v) for v in value)
+    if isinstance(value, RunResult):  # run_from, reached through __getattr__
+        return RunResult(
+            logits=value.logits.to(HOST),
+            activations={key: act.to(HOST) for key, act in value.activations.items()},
+        )
     return value
 
 

@@ -278,3 +278,28 @@ class ReadoutAdapter(ModelAdapter, Protocol):
 
 
 ATTENTION_METHODS = ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V", "score_form", "ln1")
+
+
+@runtime_checkable
+class ResumableAdapter(ModelAdapter, Protocol):
+    """An adapter that can start a forward pass at a block: what activation patching runs
+    many times from the corrupted run's residual (``resumable`` False: it would run the
+    blocks below too, and :func:`symtrans.trace.run.forward_from` does that instead)."""
+
+    @property
+    def resumable(self) -> bool: ...
+
+    def run_from(
+        self,
+        layer: int,
+        resid: Float[Tensor, "batch pos d_model"],
+        tokens: Int[Tensor, "batch pos"],
+        positions: Int[Tensor, " batch"],
+        keys: frozenset[HookKey],
+        patches: Mapping[HookKey, Patch] | None = None,
+    ) -> RunResult:
+        """The forward pass of ``tokens`` from block ``layer`` on, its input replaced by
+        ``resid``: the same numbers as :meth:`run` with ``resid_pre`` of block ``layer``
+        patched to ``resid``, without running the blocks below. ``keys`` and ``patches``
+        must be at block ``layer`` or after it (or the final residual)."""
+        ...

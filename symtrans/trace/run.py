@@ -1,16 +1,18 @@
-"""The one place symtrans runs a model: a forward pass through the adapter, caching only the
-activations asked for, and refusing activations that hold NaN or inf."""
+"""The one place symtrans runs a model: a forward pass through the adapter (whole, or resumed
+at a block), caching only the activations asked for, and refusing activations that hold NaN
+or inf."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
-from jaxtyping import Int
+from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, Patch, RunResult
-from ..errors import NonFiniteError
+from ..adapter.protocol import Hook, HookKey, ModelAdapter, Patch, ResumableAdapter, RunResult
+from ..errors import InvalidArgumentError, NonFiniteError
 
 
 def first_non_finite(run: RunResult) -> tuple[str, int] | None:
@@ -45,7 +47,60 @@ def forward(
     ids = torch.as_tensor(tokens, dtype=torch.long)
     dest = torch.as_tensor(positions, dtype=torch.long)
     kwargs = {} if patches is None else {"patches": patches}
-    run = adapter.run(ids, dest, frozenset(keys), **kwargs)
+    return _finite(adapter.run(ids, dest, frozenset(keys), **kwargs), prompts)
+
+
+def forward_from(
+    adapter: ModelAdapter,
+    layer: int,
+    resid: Float[Tensor, "batch pos d_model"],
+    tokens: Int[Tensor, "batch pos"] | Sequence[Sequence[int]],
+    positions: Int[Tensor, " batch"] | Sequence[int],
+    keys: frozenset[HookKey] | set[HookKey],
+    *,
+    patches: Mapping[HookKey, Patch] | None = None,
+    prompts: Sequence[str] | None = None,
+) -> RunResult:
+    """The forward pass of ``tokens`` from block ``layer`` on, the block's input replaced by
+    ``resid``: an earlier run resumed (activation patching resumes the corrupted run).
+
+    An adapter that can start at a block (:class:`~symtrans.adapter.protocol.ResumableAdapter`
+    with ``resumable``) skips the blocks below; any other runs the whole pass with
+    ``resid_pre`` of block ``layer`` replaced, which gives the same numbers. ``keys`` and
+    ``patches`` must be at block ``layer`` or after it: below it nothing is run."""
+    below = sorted(
+        {
+            key.hook.value + ("" if key.layer < 0 else f" of block {key.layer}")
+            for key in (*keys, *(patches or {}))
+            if (0 <= key.layer < layer) or key.hook in (Hook.EMBED, Hook.POS_EMBED)
+        }
+    )
+    if below:
+        raise InvalidArgumentError(
+            f"a pass resumed at block {layer} runs nothing below it, so it cannot read or patch "
+            f"{', '.join(below)}; read those from the run it resumes"
+        )
+    ids = torch.as_tensor(tokens, dtype=torch.long)
+    dest = torch.as_tensor(positions, dtype=torch.long)
+    if getattr(adapter, "resumable", False):
+        resumable = cast(ResumableAdapter, adapter)
+        return _finite(
+            resumable.run_from(layer, resid, ids, dest, frozenset(keys), patches), prompts
+        )
+    start = HookKey(Hook.RESID_PRE, layer)
+    given = dict(patches or {})
+    inner = given.pop(start, None)
+
+    def restart(value: Tensor) -> Tensor:
+        x = resid.to(value.device, value.dtype)
+        return x if inner is None else inner(x)
+
+    given[start] = restart
+    return _finite(adapter.run(ids, dest, frozenset(keys), given), prompts)
+
+
+def _finite(run: RunResult, prompts: Sequence[str] | None) -> RunResult:
+    """``run``, or :class:`NonFiniteError` naming the first row that holds NaN or inf."""
     bad = first_non_finite(run)
     if bad is not None:
         where, row = bad
