@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,26 @@ def check_device(device: object) -> str:
     return str(parsed)
 
 
+def _quiet(load: Callable[..., Any]) -> Callable[..., Any]:
+    """Load without Hugging Face's "Loading weights" progress bar, which a notebook shows as a
+    red block on stderr (with a TqdmWarning where ipywidgets is missing)."""
+
+    @functools.wraps(load)
+    def quietly(*args: Any, **kwargs: Any) -> Any:
+        from transformers.utils import logging as hf_logging
+
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            return load(*args, **kwargs)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
+
+    return quietly
+
+
+@_quiet
 def load_model(
     name_or_path: str | os.PathLike[str],
     dtype: torch.dtype | str = torch.float64,
