@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,15 +89,18 @@ def _quiet(load: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(load)
     def quietly(*args: Any, **kwargs: Any) -> Any:
-        from transformers.utils import logging as hf_logging
+        with warnings.catch_warnings():
+            # transformers imports tqdm.autonotebook, which warns without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            from transformers.utils import logging as hf_logging
 
-        shown = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
-            return load(*args, **kwargs)
-        finally:
-            if shown:
-                hf_logging.enable_progress_bar()
+            shown = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
+            try:
+                return load(*args, **kwargs)
+            finally:
+                if shown:
+                    hf_logging.enable_progress_bar()
 
     return quietly
 
