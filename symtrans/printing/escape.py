@@ -114,7 +114,7 @@ _GREEK = {
     "PI": "pi",
     "RHO": "rho",
     "SIGMA": "sigma",
-    "FINAL SIGMA": "varsigma",
+    "FINAL SIGMA": "finalsigma",
     "TAU": "tau",
     "UPSILON": "upsilon",
     "PHI": "phi",
@@ -165,8 +165,17 @@ _CYRILLIC = {
 }
 
 
+_GREEK_ACCENTS = {"0301": "'", "0300": "`", "0308": '"'}  # tonos/oxia, varia, dialytika
+
+
 def _encoded(ch: str) -> tuple[str, str] | None:
-    """``("LGR", "\\textalpha")``: a Greek or Cyrillic letter's font encoding and command."""
+    """``("LGR", "\\textalpha")``: a Greek or Cyrillic letter's font encoding and command
+    (a Greek letter with tonos or dialytika as LGR's accent on it)."""
+    parts = unicodedata.decomposition(ch).split()
+    if len(parts) == 2 and parts[1] in _GREEK_ACCENTS:
+        base = _encoded(chr(int(parts[0], 16)))
+        if base is not None and base[0] == "LGR":
+            return "LGR", "\\" + _GREEK_ACCENTS[parts[1]] + base[1]
     name = unicodedata.name(ch, "")
     for prefix, encoding in (("GREEK ", "LGR"), ("CYRILLIC ", "T2A")):
         if not name.startswith(prefix):
@@ -339,8 +348,9 @@ def math_text(text: str) -> str:
             run.clear()
 
     for ch in text:
-        if ch == "-" and run and run[-1].endswith("-"):
-            run.append("{}-")  # no -- ligature
+        if ch in "-'," and run and run[-1] == ch:
+            flush()  # -- '' ,, each in its own \text{}: no ligature, and no {} inside
+            run.append(ch)
         elif ch in _TEXT_SAFE or (
             ord(ch) > 127
             and not is_control(ch)
@@ -350,12 +360,14 @@ def math_text(text: str) -> str:
             run.append(ch)
         else:
             flush()
+            byte = raw_byte(ch)
             if ch in _MATH_COMMAND:
                 out.append(_MATH_COMMAND[ch])
-            elif raw_byte(ch) is not None:
-                out.append(rf"\mathord{{<}}\text{{0x{raw_byte(ch):02X}}}\mathord{{>}}")
+            elif byte is not None:
+                out.append(rf"\mathord{{<}}\text{{0x{byte:02X}}}\mathord{{>}}")
             else:
-                out.append(rf"\text{{U{{+}}{ord(ch):04X}}}")
+                # MathJax shows braces inside \text as braces: the code point has none
+                out.append(rf"\text{{U+{ord(ch):04X}}}")
     flush()
     return "".join(out).rstrip() or r"\text{}"
 

@@ -153,14 +153,14 @@ def header(column: Column, flavor: Flavor = SYMTRANS) -> str:
     wider than its numbers need."""
     if isinstance(column.header, Math):
         return f"${math(column.header.tex, flavor)}$"
-    words = column.header
-    if flavor.macros and column.kind == "number" and len(words) > 8 and " " in words:
-        cut = ", " if ", " in words else " "
-        spaces = [i for i in range(len(words)) if words.startswith(cut, i)]
-        at = min(spaces, key=lambda i: abs(2 * i - len(words)))
-        first, second = words[:at], words[at + len(cut) :]
-        return rf"\stStack{{{prose(first)}}}{{{prose(second)}}}"
-    return prose(words, flavor)
+    numeric = column.kind in ("number", "percent")
+    lines = _header_lines(column.header) if numeric else (column.header,)
+    if len(lines) == 1:
+        return prose(column.header, flavor)
+    first, second = (prose(line, flavor) for line in lines)
+    if flavor.macros:
+        return rf"\stStack{{{first}}}{{{second}}}"
+    return rf"\begin{{tabular}}[b]{{@{{}}r@{{}}}}{first}\\{second}\end{{tabular}}"
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -257,12 +257,24 @@ def table(t: Table, flavor: Flavor = SYMTRANS) -> dict[str, object]:
                 "keep": keep,
             }
         )
+    # bare (longtable, whose columns cannot stretch): a table wider than the line gives its
+    # breakable columns paragraph widths, sharing what the other columns leave
+    widths = [_column_width(t, i) for i in range(len(t.columns))]
+    breakable = [i for i in range(len(t.columns)) if _breakable(t, i)]
+    left = BARE_LINE - sum(w for i, w in enumerate(widths) if i not in breakable)
+    paragraphs = {}
+    if sum(widths) > BARE_LINE and breakable:
+        room = max(left, 12.0 * len(breakable))
+        total = sum(widths[i] for i in breakable)
+        paragraphs = {i: room * widths[i] / total / BARE_LINE for i in breakable}
     bare_specs = []
     for i, column in enumerate(t.columns):
         if column.kind in ("number", "int", "percent"):
             bare_specs.append("r")
-        elif i == wrap and _wide(t):
-            bare_specs.append(r">{\raggedright\arraybackslash}p{0.35\linewidth}")
+        elif i in paragraphs:
+            bare_specs.append(
+                rf">{{\raggedright\arraybackslash}}p{{{paragraphs[i]:.2f}\linewidth}}"
+            )
         else:
             bare_specs.append("l")
     return {
@@ -273,13 +285,27 @@ def table(t: Table, flavor: Flavor = SYMTRANS) -> dict[str, object]:
     }
 
 
-def _wide(t: Table) -> bool:
-    """A table likely wider than a page (bare flavor: its wrap column gets a fixed width)."""
-    widths = [
-        max([_estimate(row[i], c) for row in t.rows] + [len(str(c.header))]) + 2
-        for i, c in enumerate(t.columns)
-    ]
-    return sum(widths) > 75
+# A bare table's line in rough characters (\\small, a notebook's PDF page).
+BARE_LINE = 80.0
+
+
+def _column_width(t: Table, i: int) -> float:
+    """A column's rough width in characters: its widest cell or header line, and the gap."""
+    column = t.columns[i]
+    head = column.header if isinstance(column.header, str) else "xxxx"
+    lines = _header_lines(head) if column.kind in ("number", "percent") else (head,)
+    cells = [_estimate(row[i], column) for row in t.rows]
+    return max(cells + [float(len(line)) for line in lines]) + 2.0
+
+
+def _header_lines(words: str) -> tuple[str, ...]:
+    """A number column's header on two lines when it is longer than its numbers need."""
+    if len(words) <= 8 or " " not in words:
+        return (words,)
+    cut = ", " if ", " in words else " "
+    spaces = [i for i in range(len(words)) if words.startswith(cut, i)]
+    at = min(spaces, key=lambda i: abs(2 * i - len(words)))
+    return words[:at], words[at + len(cut) :]
 
 
 # -- pictures -------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ def _(pe: PathExpansion, style: Style) -> Document:
         return rf"\stCenter{{{x}}}" if pe.norm is NormKind.LAYER else x
 
     head = rf"\stHead{{{h.layer}}}{{{h.head}}}{{{pe.position}}}"
+    ln_frozen = r"\mathop{\mathrm{LN}}\nolimits_{1,s}^{(l)}\left(x\right)"
     claim, check = worst(pe)
     return Document(
         title=(f"Paths into {h} at position {pe.position}",),
@@ -132,8 +133,9 @@ def _(pe: PathExpansion, style: Style) -> Document:
                         )
                         + (
                             r"\Omega_{q,s}^{(l,h)}\thinspace x &= A_{q,s}^{(l,h)}\thinspace "
-                            r"\mathrm{LN}_{1,s}^{(l)}\left(x\right) W_{V}^{(l,h)} W_{O}^{(l,h)},",
-                            r"\mathrm{LN}_{1,s}^{(l)}\left(x\right) &= \sqrt{\stN}\thinspace"
+                            + ln_frozen
+                            + r" W_{V}^{(l,h)} W_{O}^{(l,h)},",
+                            ln_frozen + r" &= \sqrt{\stN}\thinspace"
                             r"\stScale_{1,s}^{(l)}\thinspace \stGamma_{1}^{(l)} \odot "
                             + centre("x"),
                         )
