@@ -116,6 +116,23 @@ def grid_svg(heatmap: Heatmap, title: str = "") -> str:
     ax.set_yticks(range(rows), heatmap.y_labels)
     ax.set_xlabel(heatmap.xlabel)
     ax.set_ylabel(heatmap.ylabel)
+    if cols <= 6 and rows * cols <= 36:  # the numbers, while they fit (as the LaTeX picture)
+        from .numbers import Form, text
+
+        form = Form(decimals=2)
+        for r in range(rows):
+            for c in range(cols):
+                value = float(heatmap.grid[r, c])
+                dark = abs(value) > 0.6 * limit
+                ax.text(
+                    c,
+                    r,
+                    text(value, form=form),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "#222222",
+                )
     if title:
         ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label=heatmap.colorbar)

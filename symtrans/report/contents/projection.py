@@ -42,8 +42,8 @@ def _(pr: Projection, style: Style) -> Document:
         (name, e.logit, e.logit_renormalized, e.loss, e.loss_renormalized)
         for name, e in (
             ("the model (nothing removed)", pr.full),
-            ("projection only (parallel parts kept)", pr.projection_only),
-            ("perpendicular parts only", pr.perpendicular_only),
+            ("only the parts along the directions", pr.projection_only),
+            ("only the rest", pr.perpendicular_only),
             (f"{h} ablated", pr.ablated),
         )
     )
@@ -79,10 +79,15 @@ def _(pr: Projection, style: Style) -> Document:
                             ") and the rest; both are read as every term is, through the final "
                             "norm with its scale ",
                             Math(r"\stScale"),
-                            " frozen. Kept (projection only): source"
-                            + ("s " if len(kept) != 1 else " ")
-                            + (", ".join(kept) or "none")
-                            + ".",
+                            " frozen."
+                            + (
+                                ""
+                                if kept_column
+                                else " Kept (along the directions only): source"
+                                + ("s " if len(kept) != 1 else " ")
+                                + (", ".join(kept) or "none")
+                                + "."
+                            ),
                         )
                     ),
                     Equation(
