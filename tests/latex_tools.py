@@ -45,6 +45,7 @@ def compile_tex(
             env=full,
             capture_output=True,
             text=True,
+            errors="replace",  # TeX writes the bytes of 8-bit fonts' characters as they are
             timeout=600,
             stdin=subprocess.DEVNULL,
         )

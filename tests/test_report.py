@@ -216,7 +216,7 @@ def test_notebook_reprs(demo):
     assert html.startswith("<style>") and '<div class="symtrans-report">' in html
     assert "<math" in html
     # the style is scoped: a notebook's own page is left alone
-    style = html[: html.index("</style>")]
+    style = html[len("<style>") : html.index("</style>")]
     assert all(rule.strip().startswith(".symtrans-report") for rule in style.split("}")[:-1])
     assert demo.expression._repr_latex_().startswith("$")  # sympy shows expressions as LaTeX
 
