@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# KaTeX (npm) parses every Markdown math block in the tests.
+# KaTeX and MathJax 3 (npm) typeset every Markdown math block in the tests.
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
@@ -36,7 +36,7 @@ fuzz: $(STAMP) system-deps $(NODE_STAMP)
 	HF_HUB_OFFLINE=1 SYMTRANS_HYPOTHESIS=fuzz $(PY) -m pytest -q \
 		tests/test_bad_input.py tests/test_escaping.py tests/test_expression.py -k "fuzz or token or literally or katex"
 
-# LaTeX, poppler and npm for the tests (installed with apt-get when run as root).
+# LaTeX, poppler, pandoc, Chromium and npm for the tests (apt-get when run as root).
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -65,6 +65,7 @@ docs: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/symtrans demo -o docs/demo
 	pdftoppm -png -r 90 -f 1 -l 1 docs/demo/report.pdf docs/demo/report-page
 	HF_HUB_OFFLINE=1 $(PY) scripts/update_golden.py
+	HF_HUB_OFFLINE=1 $(PY) scripts/paper_page.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check symtrans tests scripts benchmarks examples

@@ -172,3 +172,42 @@ def arch_bridge(arch_dirs: dict[str, Path]) -> Callable[[str, torch.dtype, bool]
         return cache[(arch, dtype, compat)]
 
     return get
+
+
+# -- reports (tests/test_papers.py, test_markdown_math.py, test_html.py, ...) ----------------
+
+
+@pytest.fixture(scope="session")
+def report_results(bridge: Callable[..., object]) -> dict[str, object]:
+    """One result of every type a report is written for, on the embedded GPT-2 model; and
+    ``long``: a decomposition listing 100 neurons (a table longer than a page column)."""
+    import symtrans as st
+    from symtrans.models.facts import CAPITALS, DEMO_ANSWER, DEMO_PROMPT
+
+    model = bridge("tiny-capitals")
+    d = st.decompose(model, DEMO_PROMPT, answer=DEMO_ANSWER, split="heads")
+    prompts = [f"{city} is the capital city of" for city, _ in CAPITALS[:12]]
+    answers = [f" {country}" for _, country in CAPITALS[:12]]
+    vs = [f" {CAPITALS[(i + 1) % 12][1]}" for i in range(12)]
+    return {
+        "decomposition": d,
+        "neurons": st.decompose(
+            model, DEMO_PROMPT, answer=DEMO_ANSWER, vs=" France", split="neurons"
+        ),
+        "positions": st.decompose(model, DEMO_PROMPT, answer=DEMO_ANSWER, split="positions"),
+        "batch": st.decompose(model, prompts[:4], answer=answers[:4], vs=vs[:4], split="heads"),
+        "lens": st.logit_lens(model, DEMO_PROMPT, DEMO_ANSWER, vs=" France"),
+        "dataset": st.decompose_dataset(model, prompts, answers, vs, progress=False),
+        "score": st.attention_scores(model, DEMO_PROMPT, 1, 0, query_pos=-1, key_pos=1),
+        "paths": d.expand_head(model, "L1H0", depth=2),
+        "projection": st.project(model, d, "L1H0"),
+        "patching": st.patch(
+            model,
+            prompts[:4],
+            [prompts[(i + 1) % 4] for i in range(4)],
+            answers[:4],
+            [answers[(i + 1) % 4] for i in range(4)],
+            site="z",
+            explain=2,
+        ),
+    }

@@ -21,6 +21,7 @@ from hypothesis import strategies as hs
 import symtrans as st
 from symtrans.cli import main
 from symtrans.models.facts import CAPITALS, DEMO_ANSWER, DEMO_PROMPT
+from symtrans.report import pdf
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,8 @@ def test_users_own_template_folder(demo, tmp_path):
 def test_failed_pdf_leaves_existing_file_untouched(demo, tmp_path, monkeypatch):
     target = tmp_path / "report.pdf"
     target.write_bytes(b"%PDF old report")
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no LaTeX
+    monkeypatch.setattr(pdf, "has_typst", lambda: False)  # and no Typst either
     with pytest.raises(st.LatexNotFoundError, match="apt-get install texlive-latex-recommended"):
         demo.save(target)
     assert target.read_bytes() == b"%PDF old report"
@@ -112,7 +114,8 @@ def test_failed_pdf_leaves_existing_file_untouched(demo, tmp_path, monkeypatch):
 
 
 def test_no_latex_through_the_cli(tmp_path, monkeypatch):
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no LaTeX
+    monkeypatch.setattr(pdf, "has_typst", lambda: False)  # and no Typst (else it writes the PDF)
     code, out, err = run_main(
         [
             "report",

@@ -293,4 +293,5 @@ def test_renders_in_every_format(bridge, tmp_path):
     for md in assert_renders_everywhere(cases, tmp_path, top_k=12):
         assert "W_EE" in md and "-self" in md and "\\mathrm{EE" in md
     neurons = cases[1].to_markdown()
-    assert r"\sum_{n=0}^{255} \left[a^{0}" in neurons  # remainders of neurons stay one sum
+    # remainders of neurons stay one sum
+    assert r"\sum_{n=0}^{255} \mathop{\left[a_{6,n}^{(0)}" in neurons

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 
 import pytest
@@ -29,16 +30,16 @@ def test_latex_uses_seed_004_notation(layers):
     for piece in (
         r"\underline{\text{of}}",
         r"\overline{\text{Ireland}}",
-        r"\Delta x^{0}_{6}",
+        r"\Delta x_{6}^{(0)}",  # layer indices in parentheses: never read as a power
         r"\sqrt{N} \lambda",
         r"\gamma \odot",
         r"\left\langle \beta, \overline{\text{Ireland}} \right\rangle",
-        r"b_U\left[\text{Ireland}\right]",
+        r"b_{U}\left[\text{Ireland}\right]",
     ):
         assert piece in text, piece
     assert r"N \epsilon" in sympy.latex(layers.scale_expression)
     assert sympy.latex(layers.residual_expression).startswith(
-        r"x^{3}_{6} = \underline{\text{of}} + P_{6}"
+        r"x_{6}^{(3)} = \underline{\text{of}} + P_{6}"
     )
 
 
@@ -46,7 +47,7 @@ def test_terms_keep_model_order_in_print(layers):
     text = sympy.latex(layers.residual_expression)
     positions = [
         text.index(p)
-        for p in (r"\underline", "P_{6}", r"\Delta x^{0}", r"\Delta x^{1}", r"\Delta x^{2}")
+        for p in (r"\underline", "P_{6}", r"x_{6}^{(0)}", r"x_{6}^{(1)}", r"x_{6}^{(2)}")
     ]
     assert positions == sorted(positions)
 
@@ -55,8 +56,8 @@ def test_logit_difference_prints_in_order(bridge):
     d = st.decompose(bridge("random-gpt2"), PROMPT, answer=" Ireland", vs=" France")
     text = sympy.latex(d.expression)
     assert text.startswith(
-        r"\mathrm{logit}_{6}\left(\text{Ireland}\right) - "
-        r"\mathrm{logit}_{6}\left(\text{France}\right) ="
+        r"\mathop{\mathrm{logit}}\nolimits_{6}\left(\text{Ireland}\right) - "
+        r"\mathop{\mathrm{logit}}\nolimits_{6}\left(\text{France}\right) ="
     )
     assert r"\gamma \odot \left(\overline{\text{Ireland}} - \overline{\text{France}}\right)" in text
 
@@ -67,7 +68,7 @@ def test_neurons_stay_a_symbolic_sum(bridge):
     assert len(sums) == d.model.n_layers
     assert all(s.limits[0][2] == d.model.d_mlp - 1 for s in sums)
     assert len(d.residual_expression.rhs.args) < 4 * d.model.n_layers + 2  # not 64 per layer
-    assert r"\sum_{n=0}^{63} a^{0}_{6,n} W_{\mathrm{out}}^{0}[n]" in sympy.latex(
+    assert r"\sum_{n=0}^{63} a_{6,n}^{(0)} W_{\mathrm{out}}^{(0)}[n]" in sympy.latex(
         d.residual_expression
     )
     # and the labels stay per neuron for the numbers
@@ -105,21 +106,41 @@ def test_term_latex(layers):
     assert [t.latex for t in layers.terms][:3] == [
         r"\underline{\text{of}}",
         "P_{6}",
-        r"\Delta x^{0}_{6}",
+        r"\Delta x_{6}^{(0)}",
     ]
 
 
 @given(hs.text(max_size=20))
 def test_token_text_cannot_become_latex_markup(text):
-    node = ex.Unembedding(text)
-    body = sympy.latex(node)
-    assert body.startswith(r"\overline{\text{") and body.endswith("}}")
-    inner = body[len(r"\overline{\text{") : -2]
-    # every brace in the body is escaped or part of an escape macro's empty group
-    stripped = inner.replace(r"\{", "").replace(r"\}", "").replace("{}", "")
-    assert "{" not in stripped and "}" not in stripped
-    assert "$" not in inner.replace(r"\$", "")
-    assert all(ch.isascii() for ch in inner)
+    """Plain LaTeX (KaTeX, MathJax, amsmath) of a token: its characters in \\text or as the
+    math commands that draw them, nothing that could be markup (no $ % & # ^ _ ~ of its own,
+    balanced braces, no other command)."""
+    body = sympy.latex(ex.Unembedding(text))
+    assert body.startswith(r"\overline{") and body.endswith("}")
+    allowed = {
+        "overline",
+        "text",
+        "backslash",
+        "lbrace",
+        "rbrace",
+        "lbrack",
+        "rbrack",
+        "vert",
+        "mathord",
+        "ast",
+        "sim",
+        "underline",
+        "hat",
+        "grave",
+    }
+    assert set(re.findall(r"\\([A-Za-z]+)", body)) <= allowed
+    assert not any(c in body for c in "$%&#^_~")
+    depth = 0
+    for i, ch in enumerate(body):
+        if ch in "{}" and (i == 0 or body[i - 1] != "\\"):
+            depth += 1 if ch == "{" else -1
+            assert depth >= 0
+    assert depth == 0
 
 
 def evaluate(expr: sympy.Basic, leaf: Callable[[sympy.Basic], float | None]) -> float:

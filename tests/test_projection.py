@@ -244,4 +244,4 @@ def test_renders_in_every_format(bridge, tmp_path):
         assert "L1H2_par" in md and r"\parallel" in md and r"\perp" in md
     # In the positions split the other heads of layer 1 still fold into sums over sources.
     p = cases[1].position
-    assert rf"\sum_{{s=0}}^{{{p}}} A^{{1,0}}_{{{p},s}}" in cases[1].to_markdown()
+    assert rf"\sum_{{s=0}}^{{{p}}} A_{{{p},s}}^{{(1,0)}}" in cases[1].to_markdown()

@@ -3,10 +3,7 @@ golden files for the demo, atomic writes, notebook display."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from symtrans.models.facts import DEMO_ANSWER, DEMO_PROMPT
 from symtrans.report import FORMATS
 
 from .latex_tools import compile_tex, overfull_boxes, pdf_text
+from .math_tools import math_blocks, typeset
 
 GOLDEN = Path(__file__).parent / "golden"
 # The demo's Markdown and LaTeX are golden files where the README shows them: docs/demo/.
@@ -86,6 +84,7 @@ def test_pdf_shows_the_derivation(demo, tmp_path):
     ):
         assert needle in text, needle
     assert f"{demo.total:.4g}"[:4] in text
+    assert "\u2212" in text  # true minus signs
 
 
 def test_every_standalone_tex_compiles(cases, tmp_path):
@@ -123,13 +122,17 @@ def test_fragment_compiles_in_paper_classes_without_overflow(cases, tmp_path, kl
     assert not overfull_boxes(log), overfull_boxes(log)
 
 
+def sty_macros() -> set[str]:
+    """The macros symtrans.sty defines (``\\providecommand``, ``\\newcommand``, ``\\def``)."""
+    sty = (ROOT / "templates" / "symtrans.sty").read_text()
+    return set(re.findall(r"(?:command\{|def)\\(st[A-Z][A-Za-z]*)", sty))
+
+
 def test_fragment_needs_only_the_package(demo):
     frag = demo.to_latex()
     assert r"\documentclass" not in frag and r"\usepackage" not in frag
-    used = set(re.findall(r"\\(st[A-Za-z]+)", frag))
-    sty = (ROOT / "templates" / "symtrans.sty").read_text()
-    defined = set(re.findall(r"\\providecommand\{\\(st[A-Za-z]+)\}", sty))
-    assert used <= defined, used - defined
+    used = set(re.findall(r"\\(st[A-Z][A-Za-z]*)", frag))
+    assert used <= sty_macros(), used - sty_macros()
 
 
 def test_notation_restyles_in_one_place(demo, tmp_path):
@@ -145,21 +148,8 @@ def test_notation_restyles_in_one_place(demo, tmp_path):
 
 
 def katex_errors(items: list[tuple[str, bool]]) -> list[str | None]:
-    node = shutil.which("node")
-    script = ROOT / "tests" / "tools" / "katex_check.js"
-    if node is None or not (ROOT / "node_modules" / "katex").is_dir():
-        pytest.fail("KaTeX is not installed: `make test` runs `npm ci` (needs node and npm)")
-    payload = json.dumps([{"tex": t, "display": d} for t, d in items])
-    done = subprocess.run(
-        [node, str(script)],
-        input=payload,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-        timeout=120,
-    )
-    return json.loads(done.stdout)
+    """KaTeX's error for each ``(tex, display)``, None where it typesets."""
+    return [r.get("error") for r in typeset(items, "katex")]
 
 
 def assert_renders_everywhere(
@@ -168,15 +158,14 @@ def assert_renders_everywhere(
     """Every decomposition in ``cases`` renders: Markdown whose math parses in KaTeX, HTML with
     MathML, a LaTeX fragment using only symtrans.sty's macros, and a standalone document that
     compiles and states that the identity holds. Returns each one's Markdown."""
-    sty = (ROOT / "templates" / "symtrans.sty").read_text()
-    defined = set(re.findall(r"\\providecommand\{\\(st[A-Za-z]+)\}", sty))
+    defined = sty_macros()
     blocks, markdowns = [], []
     for i, d in enumerate(cases):
         md = d.to_markdown(top_k=len(d.labels) if top_k is None else top_k)
         markdowns.append(md)
         blocks += math_blocks(md)
         assert "<math" in d.to_html()
-        assert set(re.findall(r"\\(st[A-Za-z]+)", d.to_latex())) <= defined
+        assert set(re.findall(r"\\(st[A-Z][A-Za-z]*)", d.to_latex())) <= defined
         folder = tmp_path / f"c{i}"
         folder.mkdir()
         (folder / "doc.tex").write_text(d.to_latex(standalone=True))
@@ -185,13 +174,6 @@ def assert_renders_everywhere(
     errors = [(tex, err) for (tex, _), err in zip(blocks, katex_errors(blocks), strict=True) if err]
     assert not errors, errors[:3]
     return markdowns
-
-
-def math_blocks(markdown: str) -> list[tuple[str, bool]]:
-    display = [(m, True) for m in re.findall(r"\$\$\n(.*?)\n\$\$", markdown, flags=re.S)]
-    rest = re.sub(r"\$\$\n.*?\n\$\$", "", markdown, flags=re.S)
-    inline = [(m, False) for m in re.findall(r"(?<![\\$])\$([^$\n]+?)(?<!\\)\$", rest)]
-    return display + inline
 
 
 def test_every_markdown_math_block_parses_in_katex(cases):
@@ -226,11 +208,16 @@ def test_html_is_self_contained_with_math(demo):
 
 def test_notebook_reprs(demo):
     assert demo._repr_markdown_().startswith("# Logit of")
-    assert (
-        demo._repr_latex_().startswith("$$") and r"\overline{\text{Ireland}}" in demo._repr_latex_()
-    )
+    latex = demo._repr_latex_()
+    # the whole report for nbconvert's PDF: plain math over several lines, no symtrans macro
+    assert r"\begin{align*}" in latex and r"\overline{\text{Ireland}}" in latex
+    assert latex.count(r"\\") > 5 and not re.search(r"\\st[A-Z]", latex)
     html = demo._repr_html_()
-    assert html.startswith('<div class="symtrans-report">') and "<math" in html
+    assert html.startswith("<style>") and '<div class="symtrans-report">' in html
+    assert "<math" in html
+    # the style is scoped: a notebook's own page is left alone
+    style = html[len("<style>") : html.index("</style>")]
+    assert all(rule.strip().startswith(".symtrans-report") for rule in style.split("}")[:-1])
     assert demo.expression._repr_latex_().startswith("$")  # sympy shows expressions as LaTeX
 
 
@@ -274,5 +261,5 @@ def test_large_head_split_folds(bridge):
     )
     text = big.to_markdown()
     html = big.to_html()
-    assert r"\sum_{h=0}^{11} H^{11,h}_{6}" in text and "<math" in html
+    assert r"\sum_{h=0}^{11} H_{6}^{(11,h)}" in text and "<math" in html
     # Its speed (< 1 s) is measured by benchmarks/symbolic.py, not asserted here.

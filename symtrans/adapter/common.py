@@ -8,6 +8,7 @@ and 4.x alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -181,7 +182,7 @@ class TransformerLensAdapter:
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         tokenizer = self._tokenizer
-        return [tokenizer.decode([int(i)]) for i in ids]
+        return [token_text(tokenizer, int(i)) for i in ids]
 
     def run(
         self,
@@ -259,3 +260,41 @@ class TransformerLensAdapter:
     def _destination_logits(self, tokens: Tensor, positions: Tensor) -> Tensor:
         """``[batch, d_vocab]``: the model's own logits at the destination positions."""
         return self._model(tokens)[torch.arange(tokens.shape[0]), positions]
+
+
+def _byte_decoder() -> dict[str, int]:
+    """GPT-2's byte-level alphabet read backwards: the character standing for each byte."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars, extra = [], 0
+    for b in range(256):
+        if b in printable:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return {ch: b for b, ch in enumerate(chars)}
+
+
+_BYTE_DECODER = _byte_decoder()
+
+
+def token_text(tokenizer: Any, token_id: int) -> str:
+    """A token's text. A byte-level piece that is not a whole UTF-8 character (decoding it
+    alone gives U+FFFD) keeps its bytes, as lone surrogates (Python's ``surrogateescape``),
+    so reports print distinct sub-tokens distinctly (``<0xC3>``)."""
+    text = str(tokenizer.decode([token_id]))
+    if "\ufffd" not in text:
+        return text
+    piece = str(tokenizer.convert_ids_to_tokens(token_id))
+    fallback = re.fullmatch(r"<0x([0-9A-Fa-f]{2})>", piece)  # SentencePiece byte fallback
+    if fallback:
+        raw = bytes([int(fallback.group(1), 16)])
+    elif piece and all(ch in _BYTE_DECODER for ch in piece):
+        raw = bytes(_BYTE_DECODER[ch] for ch in piece)
+    else:
+        return text
+    return raw.decode("utf-8", errors="surrogateescape")

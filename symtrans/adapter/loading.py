@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +170,29 @@ def check_device(device: object) -> str:
     return str(parsed)
 
 
+def _quiet(load: Callable[..., Any]) -> Callable[..., Any]:
+    """Load without Hugging Face's "Loading weights" progress bar, which a notebook shows as a
+    red block on stderr (with a TqdmWarning where ipywidgets is missing)."""
+
+    @functools.wraps(load)
+    def quietly(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            # transformers imports tqdm.autonotebook, which warns without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            from transformers.utils import logging as hf_logging
+
+            shown = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
+            try:
+                return load(*args, **kwargs)
+            finally:
+                if shown:
+                    hf_logging.enable_progress_bar()
+
+    return quietly
+
+
+@_quiet
 def load_model(
     name_or_path: str | os.PathLike[str],
     dtype: torch.dtype | str = torch.float64,

@@ -2,7 +2,8 @@
 
 With ``use_macros=True`` the printer writes the macros of ``symtrans.sty`` (``\\stEmb{of}``)
 for documents that load it; otherwise their expansions (``\\underline{\\text{of}}``), which
-KaTeX, MathJax and plain LaTeX read.
+KaTeX, MathJax 2 and 3, amsmath and a GFM Markdown renderer all read the same way
+(:func:`~symtrans.printing.notation.plain`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _SYMBOL_MACROS = {
     "epsilon": "stEps",
     "lambda": "stScale",
     "N": "stN",
+    "u": "stDir",
 }
 
 
@@ -51,7 +53,8 @@ class SymtransLatexPrinter(LatexPrinter):
 
     def _tok(self, token: str) -> str:
         # Seed 004 writes \overline{\text{Ireland}}; the leading space is shown in the token list.
-        return latex_text(token.strip() or token, macros=self._settings["use_macros"])
+        # Macro form here; plain() rewrites it for the other readers.
+        return latex_text(token.strip() or token, macros=True)
 
     def _p(self, value: sympy.Basic) -> str:
         return self._print(value)
@@ -150,6 +153,15 @@ class SymtransLatexPrinter(LatexPrinter):
     def _print_Hadamard(self, node: Any) -> str:
         left, right = (self.parenthesize(a, PRECEDENCE["Mul"]) for a in node.args)
         return left + r" \odot " + right
+
+    def _print_Sum(self, expr: sympy.Sum) -> str:
+        # One \sum per index (never \substack, whose \\ a Markdown renderer would eat).
+        sums = "".join(
+            rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} "
+            for var, lo, hi in expr.limits
+        )
+        body = self.parenthesize(expr.function, PRECEDENCE["Mul"], strict=True)
+        return sums + body
 
     def _print_OrderedSum(self, node: Any) -> str:
         return " + ".join(self._print(a) for a in node.args)

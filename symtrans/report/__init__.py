@@ -3,8 +3,9 @@ standalone), PDF and HTML.
 
 A result becomes a :class:`~.document.Document` (what the report says, :mod:`.registry` and
 :mod:`.contents`), which one renderer per format lays out (:mod:`.markdown`, :mod:`.latex`,
-:mod:`.html`; :mod:`.pdf` compiles the LaTeX). Every file is written atomically, pictures
-included, so a failure never leaves a half-written report.
+:mod:`.html`, :mod:`.typst`; :mod:`.pdf` compiles the LaTeX, or the Typst where no LaTeX is
+installed). Every file is written atomically, pictures included, so a failure never leaves a
+half-written report.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "document",
     "notebook_html",
     "notebook_latex",
+    "notebook_markdown",
     "render",
     "save",
     "suffix_format",
@@ -46,11 +48,11 @@ __all__ = [
 def style_for(fmt: str, top_k: int = 12) -> Style:
     """How a document is built for ``fmt`` (``fragment``: a LaTeX fragment for a column)."""
     if fmt == "fragment":
-        return Style(use_macros=True, width=COLUMN_WIDTH, top_k=top_k)
+        return Style(width=COLUMN_WIDTH, top_k=top_k, narrow=True)
     if fmt in ("tex", "pdf"):
-        return Style(use_macros=True, width=STANDALONE_WIDTH, top_k=top_k)
-    if fmt in ("md", "html"):
-        return Style(use_macros=False, width=PAGE_WIDTH, top_k=top_k)
+        return Style(width=STANDALONE_WIDTH, top_k=top_k)
+    if fmt in ("md", "html", "notebook"):
+        return Style(width=PAGE_WIDTH, top_k=top_k)
     raise InvalidArgumentError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -61,10 +63,22 @@ def render(
     top_k: int = 12,
     templates: Templates = None,
     figure_stem: str | None = None,
+    heading: str | None = None,
+    engine: str = "auto",
 ) -> str | bytes:
     """``result``'s report in ``fmt`` (``md``, ``tex``, ``fragment``, ``pdf``, ``html``).
-    Markdown pictures are written only by :func:`save` (``figure_stem``)."""
-    return _render(result, fmt, top_k=top_k, templates=templates, figure_stem=figure_stem)[0]
+    Markdown pictures are written only by :func:`save` (``figure_stem``). ``heading``: the
+    sectioning command a fragment's headings use (``"subsection*"``; default: run-in bold
+    lines, no sectioning). ``engine``: what makes a PDF (:func:`.pdf.pdf_engine`)."""
+    return _render(
+        result,
+        fmt,
+        top_k=top_k,
+        templates=templates,
+        figure_stem=figure_stem,
+        heading=heading,
+        engine=engine,
+    )[0]
 
 
 def _render(
@@ -74,18 +88,26 @@ def _render(
     top_k: int,
     templates: Templates,
     figure_stem: str | None,
+    heading: str | None = None,
+    engine: str = "auto",
 ) -> tuple[str | bytes, list[tuple[str, str]]]:
     """The document in ``fmt`` and the side files it refers to ([(name, svg)])."""
     doc = document(result, style_for(fmt, top_k))
-    if fmt in ("tex", "pdf", "fragment"):
+    if fmt == "pdf":
+        from .pdf import compile_pdf, compile_typst, pdf_engine
+
+        chosen = pdf_engine(engine)
+        if chosen == "typst":
+            from .typst import typst
+
+            return compile_typst(*typst(doc, templates)), []
         from .latex import latex
 
-        tex = latex(doc, standalone=fmt != "fragment", template_folder=templates)
-        if fmt != "pdf":
-            return tex, []
-        from .pdf import compile_pdf
+        return compile_pdf(latex(doc, standalone=True, template_folder=templates), chosen), []
+    if fmt in ("tex", "fragment"):
+        from .latex import latex
 
-        return compile_pdf(tex), []
+        return latex(doc, fmt == "tex", templates, heading=heading), []
     if fmt == "html":
         from .html import html
 
@@ -137,13 +159,15 @@ def save(
     *,
     top_k: int = 12,
     templates: Templates = None,
+    engine: str = "auto",
 ) -> str:
     """Write ``result``'s report in the format its suffix names (.md .tex .pdf .html):
     the pictures beside it first (Markdown: ``<stem>.<picture>.svg``), then the document,
-    each atomically."""
+    each atomically. A PDF is compiled by ``engine`` (:func:`.pdf.pdf_engine`: LaTeX where
+    it is installed, else Typst)."""
     target, fmt = suffix_format(path)  # a bad suffix is refused before any work
     document_, side_files = _render(
-        result, fmt, top_k=top_k, templates=templates, figure_stem=target.stem
+        result, fmt, top_k=top_k, templates=templates, figure_stem=target.stem, engine=engine
     )
     try:
         for name, svg in side_files:
@@ -157,20 +181,26 @@ def save(
 
 
 def notebook_html(result: object) -> str:
-    """The HTML report's body with its style, for a notebook cell."""
+    """The HTML report's body with its (scoped) style, for a notebook cell."""
     from .html import body_html
 
     return body_html(str(render(result, "html")))
 
 
-def notebook_latex(result: object) -> str | None:
-    """The identity as display math for a notebook (decompositions only)."""
-    from ..printing.latex import latex
-    from ..results.decomposition import Decomposition
+def notebook_markdown(result: object) -> str:
+    """The Markdown report for a notebook cell (no pictures: the HTML form has them)."""
+    from .markdown import markdown
 
-    if isinstance(result, Decomposition):
-        return "$$" + latex(result.expression) + "$$"
-    return None
+    return markdown(document(result, style_for("notebook")))
+
+
+def notebook_latex(result: object) -> str:
+    """The report as LaTeX for a document that loads only amsmath and longtable: what
+    nbconvert puts in a notebook's PDF (math over several lines, tables that break across
+    pages)."""
+    from .latex import bare_latex
+
+    return bare_latex(document(result, style_for("notebook")))
 
 
 def write_sty(folder: str | os.PathLike[str] = ".") -> str:

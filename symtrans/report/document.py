@@ -4,8 +4,9 @@ every result is rendered from.
 A :class:`Document` is a title, a few facts, the prompt's tokens, and sections of blocks
 (paragraphs, displayed equations, tables, figures), with a verification line. Text is data
 (:data:`Text`: plain strings, token strings, labels, inline math) that each renderer escapes
-for its own format; math is LaTeX in macro form (``symtrans.sty``) or plain, as the
-:class:`Style` asks.
+for its own format; math is always LaTeX in macro form (``symtrans.sty``): the LaTeX renderer
+keeps it, Markdown writes it plain (:func:`~symtrans.printing.notation.plain`), HTML and Typst
+translate it (:mod:`symtrans.printing.mathml`, :mod:`symtrans.printing.typst`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Code:
 
 @dataclass(frozen=True)
 class Math:
-    """Inline math (LaTeX, macro form where the style uses macros)."""
+    """Inline math (LaTeX in macro form), e.g. a symbol named in prose."""
 
     tex: str
 
@@ -80,9 +81,9 @@ CellKind = Literal["text", "code", "token", "number", "int", "math", "percent"]
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: its header (text) and how its cells are written."""
+    """A table column: its header (text, or a symbol) and how its cells are written."""
 
-    header: str
+    header: str | Math
     kind: CellKind = "number"
 
 
@@ -206,7 +207,6 @@ class Document:
     sections: tuple[Section, ...]
     verification: Verification | None = None
     tokens: tuple[tuple[str, bool], ...] = ()  # (token, highlighted)
-    digits: int = 6  # significant digits of table numbers
     prompt: str = ""  # the prompt the result is about, where it has one (for templates)
 
     def figures(self) -> list[Figure]:
@@ -216,10 +216,10 @@ class Document:
 
 @dataclass(frozen=True)
 class Style:
-    """How a document is built for a target: macros (LaTeX documents that load
-    ``symtrans.sty``) or plain math (KaTeX, MathJax, MathML), the line budget of displayed
-    sums in rough characters, and how many rows a largest-first table lists."""
+    """How a document is built for a target: the line budget of displayed sums in rough
+    characters, how many rows a largest-first table lists, and whether it must fit one column
+    of a two-column paper (``narrow``: fewer table columns)."""
 
-    use_macros: bool
     width: float
     top_k: int = 12
+    narrow: bool = False

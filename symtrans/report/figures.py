@@ -110,10 +110,29 @@ def grid_svg(heatmap: Heatmap, title: str = "") -> str:
     limit = float(np.max(np.abs(heatmap.grid))) or 1.0
     fig, ax = plt.subplots(figsize=(min(0.45 * cols + 1.8, 8.0), min(0.4 * rows + 1.2, 8.0)))
     image = ax.imshow(heatmap.grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(cols), heatmap.x_labels)
+    # long labels stand upright instead of overlapping their neighbours
+    upright = max((len(x) for x in heatmap.x_labels), default=0) > 2
+    ax.set_xticks(range(cols), heatmap.x_labels, rotation=90 if upright else 0)
     ax.set_yticks(range(rows), heatmap.y_labels)
     ax.set_xlabel(heatmap.xlabel)
     ax.set_ylabel(heatmap.ylabel)
+    if cols <= 6 and rows * cols <= 36:  # the numbers, while they fit (as the LaTeX picture)
+        from .numbers import Form, text
+
+        form = Form(decimals=2)
+        for r in range(rows):
+            for c in range(cols):
+                value = float(heatmap.grid[r, c])
+                dark = abs(value) > 0.6 * limit
+                ax.text(
+                    c,
+                    r,
+                    text(value, form=form),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "#222222",
+                )
     if title:
         ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label=heatmap.colorbar)

@@ -1,17 +1,20 @@
-"""A :class:`~.document.Document` as one self-contained HTML page: math as MathML (rendered by
-the browser, no script, no network), pictures as inline SVG, every string HTML-escaped."""
+"""A :class:`~.document.Document` as one self-contained HTML page: math as MathML printed from
+the math's tree (:mod:`symtrans.printing.mathml`; rendered by the browser, no script, no
+network), pictures as inline SVG, every string HTML-escaped. The style is scoped to
+``.symtrans-report``, so the same body can sit in a notebook cell; wide tables scroll inside
+their box instead of widening the page."""
 
 from __future__ import annotations
 
 import os
-import re
 from functools import singledispatch
 
 from markupsafe import Markup, escape
 
-from ..printing.escape import visible_token
-from ..printing.notation import expand
+from ..printing.escape import plain_token, visible_token
+from ..printing.mathml import mathml, mathml_lines
 from ..templates import render
+from . import numbers
 from .document import (
     Block,
     Cell,
@@ -29,21 +32,8 @@ from .document import (
     Token,
     plain_text,
 )
-from .layout import check_context, plain_number, verdict
-
-
-def mathml(latex: str, display: bool = True) -> Markup:
-    """Presentation MathML of a (plain, macro-free) LaTeX snippet."""
-    import latex2mathml.converter
-
-    return Markup(
-        latex2mathml.converter.convert(expand(latex), display="block" if display else "inline")
-    )
-
-
-def _line(line: str) -> str:
-    # An aligned line ("lhs &= ..." or "&\quad + ...") becomes a line of its own.
-    return re.sub(r"(?<!\\)&", "", line)
+from .layout import check_context, verdict
+from .markdown import table_forms
 
 
 @singledispatch
@@ -63,7 +53,7 @@ def _(piece: Code) -> Markup:
 
 @inline.register
 def _(piece: Math) -> Markup:
-    return mathml(piece.tex, display=False)
+    return Markup(mathml(piece.tex, display=False))
 
 
 @inline.register
@@ -75,7 +65,14 @@ def text(t: Text) -> Markup:
     return Markup("").join(inline(piece) for piece in t)
 
 
-def cell(value: Cell, column: Column, digits: int) -> dict[str, object]:
+def header(column: Column) -> dict[str, object]:
+    numeric = column.kind in ("number", "int", "percent")
+    if isinstance(column.header, Math):
+        return {"text": Markup(mathml(column.header.tex, display=False)), "num": numeric}
+    return {"text": column.header, "num": numeric}
+
+
+def cell(value: Cell, column: Column, form: numbers.Form | None) -> dict[str, object]:
     kind = column.kind
     numeric = kind in ("number", "int", "percent")
     if isinstance(value, Plain):
@@ -83,35 +80,37 @@ def cell(value: Cell, column: Column, digits: int) -> dict[str, object]:
     if value is None or (kind == "math" and value == ""):
         return {"text": "", "num": numeric, "code": False}
     if kind == "number":
-        return {"text": plain_number(float(value), digits), "num": True, "code": False}
+        assert form is not None
+        return {"text": numbers.text(float(value), form=form), "num": True, "code": False}
     if kind == "percent":
-        return {"text": f"{float(value):.1%}", "num": True, "code": False}
+        return {"text": numbers.percent_text(float(value)), "num": True, "code": False}
     if kind == "int":
         return {"text": str(value), "num": True, "code": False}
     if kind == "math":
-        return {"text": mathml(str(value)), "num": False, "code": False}
+        return {"text": Markup(mathml(str(value), display=False)), "num": False, "code": False}
     if kind in ("code", "token"):
         return {"text": visible_token(str(value)), "num": False, "code": True}
-    return {"text": str(value), "num": False, "code": False}
+    return {"text": plain_token(str(value)), "num": False, "code": False}
 
 
-def block(b: Block, digits: int, svgs: dict[str, str]) -> dict[str, object]:
+def block(b: Block, svgs: dict[str, str]) -> dict[str, object]:
     if isinstance(b, Paragraph):
         return {"kind": "paragraph", "text": text(b.text)}
     if isinstance(b, Equation):
         return {
             "kind": "equation",
             "caption": text(b.caption),
-            "lines": [mathml(_line(line)) for line in b.lines],
+            "lines": [Markup(m) for m in mathml_lines(" \\\\ ".join(b.lines))],
         }
     if isinstance(b, Table):
+        forms = table_forms(b)
         return {
             "kind": "table",
-            "header": [c.header for c in b.columns],
+            "header": [header(c) for c in b.columns],
             "rows": [
                 {
-                    "cells": [cell(v, c, digits) for v, c in zip(row, b.columns, strict=True)],
-                    "rule": r in b.rules_after,
+                    "cells": [cell(v, c, f) for v, c, f in zip(row, b.columns, forms, strict=True)],
+                    "rule": r in b.rules_after and r != len(b.rows) - 1,
                     "strong": r in b.strong_rows,
                 }
                 for r, row in enumerate(b.rows)
@@ -135,11 +134,11 @@ def html(doc: Document, template_folder: str | os.PathLike[str] | None = None) -
                 {
                     "title": s.title,
                     "level": s.level,
-                    "blocks": [block(b, doc.digits, svgs) for b in s.blocks],
+                    "blocks": [block(b, svgs) for b in s.blocks],
                 }
                 for s in doc.sections
             ],
-            "check": check_context(doc, plain_number, str),
+            "check": check_context(doc, lambda v, d: numbers.text(v, d), str),
             "verdict": verdict(doc, "Pass", "FAIL"),
             "prompt": doc.prompt,
         },
@@ -153,7 +152,9 @@ def _strip_xml(svg: str) -> str:
 
 
 def body_html(page: str) -> str:
-    """The inside of ``<body>`` with the page's style, for a notebook cell."""
+    """The report's ``<div class="symtrans-report">`` with its (scoped) style, for a notebook
+    cell."""
     style = page[page.find("<style>") : page.find("</style>") + len("</style>")]
-    body = page[page.find("<body>") + len("<body>") : page.rfind("</body>")]
-    return f'<div class="symtrans-report">{style}{body}</div>'
+    start = page.find('<div class="symtrans-report">')
+    body = page[start : page.rfind("</div>") + len("</div>")]
+    return style + body

@@ -1,4 +1,4 @@
-"""Breaking long sums into lines that fit a column, and numbers in LaTeX."""
+"""Breaking long sums into lines that fit a column; the verification line's parts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 _SCRIPT = re.compile(r"[_^]\{([^{}]*)\}")
 
 
-def width(latex: str) -> float:
+def text_width(latex: str) -> float:
     """A rough display width of a LaTeX snippet in 'characters' (scripts count 0.6),
     symtrans macros expanded first."""
     text = _SCRIPT.sub(lambda m: "\x00" * math.ceil(0.6 * len(m.group(1))), expand(latex))
@@ -33,12 +33,12 @@ def break_sum(lhs: str, terms: list[str], budget: float, relation: str = "=") ->
     except the first. Lines are for an ``aligned``/``align*`` block: the first starts
     ``lhs &= ``, the others ``&\\quad ``."""
     lines: list[list[str]] = [[]]
-    used = width(lhs) + 2
+    used = text_width(lhs) + 2
     if used > budget / 2.5:  # a long left side gets a line of its own
         lines = [[], []]
         used = 3
     for term in terms:
-        w = width(term) + 1
+        w = text_width(term) + 1
         if lines[-1] and used + w > budget:
             lines.append([])
             used = 3
@@ -67,27 +67,6 @@ def signed_terms(terms: list[str]) -> list[str]:
         else:
             out.append("+ " + t)
     return out
-
-
-def tex_number(value: float, digits: int = 6) -> str:
-    """``value`` with ``digits`` significant digits, as LaTeX (``1.2\\times10^{-15}``)."""
-    if value == 0:
-        return "0"
-    if not math.isfinite(value):
-        return r"\text{" + str(value) + "}"
-    text = f"{value:.{digits}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return rf"{mantissa}\times10^{{{int(exponent)}}}"
-    return text
-
-
-def plain_number(value: float, digits: int = 6) -> str:
-    """``value`` with ``digits`` significant digits as plain text (``1.2e-15``)."""
-    if value == 0:
-        return "0"
-    text = f"{value:.{digits}g}"
-    return text.replace("e-0", "e-").replace("e+0", "e+")
 
 
 def verdict(doc: Document, passed: str, failed: str) -> str:

@@ -1,6 +1,9 @@
 """A :class:`~.document.Document` as Markdown: math in ``$$ \\begin{aligned} ... $$`` blocks
-that KaTeX and MathJax both read; every token string escaped (code spans or backslash
-escapes, never HTML); pictures as SVG files beside the document."""
+written plain (:func:`~symtrans.printing.notation.plain`), so KaTeX, MathJax 2 and 3 and
+amsmath read it alike and a GFM renderer leaves it as it is (lines end in ``\\cr``, not
+``\\\\``, which GFM would turn into one backslash); every token string escaped (code spans or
+backslash escapes, never HTML); numbers aligned in their column; pictures as SVG files beside
+the document."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ import os
 from functools import singledispatch
 
 from ..printing.escape import markdown_code, markdown_text
-from ..printing.notation import expand
+from ..printing.notation import plain
 from ..templates import render
+from . import numbers
 from .document import (
     Block,
     Cell,
@@ -27,7 +31,7 @@ from .document import (
     Text,
     Token,
 )
-from .layout import check_context, plain_number, verdict
+from .layout import check_context, verdict
 
 
 @singledispatch
@@ -47,7 +51,7 @@ def _(piece: Code) -> str:
 
 @inline.register
 def _(piece: Math) -> str:
-    return f"${expand(piece.tex)}$"
+    return f"${plain(piece.tex)}$"
 
 
 @inline.register
@@ -59,42 +63,63 @@ def text(t: Text) -> str:
     return "".join(inline(piece) for piece in t)
 
 
-def cell(value: Cell, column: Column, digits: int) -> str:
+def header(column: Column) -> str:
+    if isinstance(column.header, Math):
+        return f"${plain(column.header.tex)}$"
+    return markdown_text(column.header)
+
+
+def cell(value: Cell, column: Column, form: numbers.Form | None) -> str:
     kind = column.kind
     if isinstance(value, Plain):
         return markdown_text(value.text)
     if value is None or (kind == "math" and value == ""):
         return ""
     if kind == "number":
-        return plain_number(float(value), digits)
+        assert form is not None
+        return numbers.text(float(value), form=form)
     if kind == "percent":
-        return f"{float(value):.1%}"
+        return numbers.percent_text(float(value))
     if kind == "int":
         return str(value)
     if kind == "math":
-        return f"${expand(str(value))}$"
+        return f"${plain(str(value))}$"
     if kind in ("code", "token"):
         return markdown_code(str(value), in_table=True)
     return markdown_text(str(value))
 
 
-def block(b: Block, digits: int, figures: dict[str, str]) -> dict[str, object]:
+def table_forms(t: Table) -> list[numbers.Form | None]:
+    """Each number column's form (one per column, so its decimals align)."""
+    return [
+        numbers.column_form(
+            [float(v) for row in t.rows if isinstance(v := row[i], (int, float))],
+            numbers.TABLE_DIGITS,
+        )
+        if c.kind == "number"
+        else None
+        for i, c in enumerate(t.columns)
+    ]
+
+
+def block(b: Block, figures: dict[str, str]) -> dict[str, object]:
     """A block as the template lays it out (``kind`` and its parts)."""
     if isinstance(b, Paragraph):
         return {"kind": "paragraph", "text": text(b.text)}
     if isinstance(b, Equation):
-        body = " \\\\\n".join(expand(line) for line in b.lines)
+        body = " \\cr\n".join(plain(line) for line in b.lines)
         return {"kind": "equation", "caption": text(b.caption), "body": body}
     if isinstance(b, Table):
+        forms = table_forms(b)
         rows = []
         for r, row in enumerate(b.rows):
-            cells = [cell(v, c, digits) for v, c in zip(row, b.columns, strict=True)]
+            cells = [cell(v, c, f) for v, c, f in zip(row, b.columns, forms, strict=True)]
             if r in b.strong_rows:
                 cells = [f"**{c}**" if c else c for c in cells]
             rows.append(" | ".join(cells))
         return {
             "kind": "table",
-            "header": " | ".join(markdown_text(c.header) for c in b.columns),
+            "header": " | ".join(header(c) for c in b.columns),
             "align": " | ".join(
                 "---:" if c.kind in ("number", "int", "percent") else ":---" for c in b.columns
             ),
@@ -128,14 +153,14 @@ def markdown(
                     "title": markdown_text(s.title),
                     "level": s.level,
                     "blocks": [
-                        block(b, doc.digits, paths)
+                        block(b, paths)
                         for b in s.blocks
                         if not isinstance(b, Figure) or b.name in paths
                     ],
                 }
                 for s in doc.sections
             ],
-            "check": check_context(doc, plain_number, markdown_text),
+            "check": check_context(doc, lambda v, d: numbers.text(v, d), markdown_text),
             "verdict": verdict(doc, "**Pass**", "**FAIL**"),
             "prompt": markdown_text(doc.prompt),
         },

@@ -47,14 +47,20 @@ class Result:
         return str(render(self, "md", top_k=top_k, templates=templates))
 
     def to_latex(
-        self, standalone: bool = False, top_k: int = 12, templates: Templates = None
+        self,
+        standalone: bool = False,
+        top_k: int = 12,
+        templates: Templates = None,
+        heading: str | None = None,
     ) -> str:
         """A fragment to ``\\input`` after ``\\usepackage{symtrans}`` (see
-        :func:`symtrans.write_sty`), or a compilable document with ``standalone=True``."""
+        :func:`symtrans.write_sty`), or a compilable document with ``standalone=True``.
+        ``heading``: the sectioning command of the fragment's headings (``"subsection*"``);
+        by default they are run-in bold lines and the fragment adds no sectioning."""
         from ..report import render
 
         fmt = "tex" if standalone else "fragment"
-        return str(render(self, fmt, top_k=top_k, templates=templates))
+        return str(render(self, fmt, top_k=top_k, templates=templates, heading=heading))
 
     def to_html(self, top_k: int = 12, templates: Templates = None) -> str:
         """A self-contained HTML page (MathML, inline SVG, no script)."""
@@ -63,24 +69,32 @@ class Result:
         return str(render(self, "html", top_k=top_k, templates=templates))
 
     def save(
-        self, path: str | os.PathLike[str], top_k: int = 12, templates: Templates = None
+        self,
+        path: str | os.PathLike[str],
+        top_k: int = 12,
+        templates: Templates = None,
+        engine: str = "auto",
     ) -> str:
         """Write the report in the format its suffix names (``.md .tex .pdf .html``),
-        atomically; Markdown pictures go beside it as ``<stem>.<picture>.svg``."""
+        atomically; Markdown pictures go beside it as ``<stem>.<picture>.svg``. A PDF is made
+        by ``engine``: ``"auto"`` (LaTeX where installed, else Typst), ``"pdflatex"``,
+        ``"lualatex"``, ``"xelatex"`` or ``"typst"``."""
         from ..report import save
 
-        return save(self, path, top_k=top_k, templates=templates)
+        return save(self, path, top_k=top_k, templates=templates, engine=engine)
 
-    # -- notebooks -----------------------------------------------------------------------------
+    # -- notebooks: the same report as HTML (shown), Markdown and LaTeX (nbconvert's PDF) ----
     def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+        from ..report import notebook_markdown
+
+        return notebook_markdown(self)
 
     def _repr_html_(self) -> str:
         from ..report import notebook_html
 
         return notebook_html(self)
 
-    def _repr_latex_(self) -> str | None:
+    def _repr_latex_(self) -> str:
         from ..report import notebook_latex
 
         return notebook_latex(self)

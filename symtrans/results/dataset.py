@@ -90,3 +90,10 @@ class DatasetDecomposition(Result):
                 zip(self.totals, self.model_logits, self.magnitudes, strict=True)
             )
         )
+
+    def __repr__(self) -> str:
+        return (
+            f"DatasetDecomposition({self.count} prompts, split={self.split!r}, "
+            f"{len(self.labels)} terms, total_mean={self.total_mean:.6g}, "
+            f"model_logit_mean={self.model_logit_mean:.6g}, max_error={self.max_error:.3g})"
+        )

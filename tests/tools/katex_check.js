@@ -1,5 +1,7 @@
-// Reads a JSON array of {tex, display} from stdin; renders each with KaTeX in strict mode.
-// Prints a JSON array of null (ok) or the error message, one per input.
+// Reads a JSON array of {tex, display} from stdin; renders each with KaTeX in strict mode to
+// MathML. Prints a JSON array of {error} or {mathml}, one per input. KaTeX's one leniency by
+// default is kept: a character it has no metrics for (Greek in \text) is set in a fallback
+// font, not refused.
 const katex = require("katex");
 let input = "";
 process.stdin.on("data", (chunk) => (input += chunk));
@@ -7,10 +9,15 @@ process.stdin.on("end", () => {
   const items = JSON.parse(input);
   const out = items.map(({ tex, display }) => {
     try {
-      katex.renderToString(tex, { displayMode: display, throwOnError: true, strict: "error" });
-      return null;
+      const mathml = katex.renderToString(tex, {
+        displayMode: display,
+        throwOnError: true,
+        output: "mathml",
+        strict: (code) => (code === "unknownSymbol" ? "ignore" : "error"),
+      });
+      return { mathml: mathml };
     } catch (err) {
-      return String(err.message || err);
+      return { error: String(err.message || err) };
     }
   });
   process.stdout.write(JSON.stringify(out));

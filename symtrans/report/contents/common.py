@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from ...kinds import NormKind
 from ...results.model import ModelInfo
-from ..layout import plain_number
+from .. import numbers
+from ..document import Text, Token
 
 
 def norm_name(kind: NormKind) -> str:
@@ -17,12 +18,13 @@ def model_line(m: ModelInfo) -> str:
     """``tiny-capitals (gpt2, 2 layers, 4 heads, d_model 64, LayerNorm with eps 1e-5, ...)``."""
     return (
         f"{m.name} ({m.architecture}, {m.n_layers} layers, {m.n_heads} heads, d_model {m.d_model}, "
-        f"{norm_name(m.norm)} with eps {plain_number(m.eps, 3)}, {m.dtype})"
+        f"{norm_name(m.norm)} with eps {numbers.text(m.eps, 1)}, {m.dtype})"
     )
 
 
-def direction_text(answer: str, vs: str | None) -> str:
-    return repr(answer) if vs is None else f"{answer!r} − {vs!r}"
+def direction_text(answer: str, vs: str | None) -> Text:
+    """The answer token, or ``answer − vs``, as tokens (spaces shown)."""
+    return (Token(answer),) if vs is None else (Token(answer), " − ", Token(vs))
 
 
 def tokens(strings: Sequence[str], here: int) -> tuple[tuple[str, bool], ...]:

@@ -8,6 +8,7 @@ import numpy as np
 from ... import labels as lb
 from ...results.dataset import DatasetDecomposition
 from ...verify import worst
+from .. import numbers
 from ..document import (
     Cell,
     Column,
@@ -22,9 +23,10 @@ from ..document import (
     Table,
     Verification,
 )
+from ..layout import break_sum
 from ..registry import document
 from .common import model_line
-from .lens import constant
+from .lens import centre, constant, read
 
 
 @document.register
@@ -49,16 +51,26 @@ def _(ds: DatasetDecomposition, style: Style) -> Document:
                 Paragraph(
                     (
                         f"Each of the {ds.count} logits is an exact sum of its terms (each checked "
-                        "against the model); so is their mean. std is the sample standard "
-                        "deviation over prompts.",
+                        "against the model); so is their mean, each term read with its own "
+                        "prompt's frozen scale. std is the sample standard deviation over "
+                        "prompts.",
                     )
                 ),
                 Equation(
-                    (
-                        r"\overline{\mathrm{logit}} &= \sum_{i} \overline{\stInner{\stGamma "
-                        r"\odot u}{\sqrt{\stN}\,\stScale\, c(t_i)}} + \overline{"
-                        + constant(m)
-                        + "}",
+                    tuple(
+                        break_sum(
+                            r"\mathrm{mean}\left(\mathrm{logit}\right)",
+                            [
+                                r"\sum_{i} \mathrm{mean}\left(\sqrt{\stN}\thinspace\stScale "
+                                r"\stInner{"
+                                + read(m)
+                                + "}{"
+                                + centre(r"\stTermRef{i}", m)
+                                + r"}\right)",
+                                r"+ \mathrm{mean}\left(" + constant(m) + r"\right)",
+                            ],
+                            style.width,
+                        )
                     )
                 ),
             ),
@@ -100,20 +112,19 @@ def _(ds: DatasetDecomposition, style: Style) -> Document:
             )
         )
     n = min(len(ds.examples), 10)
+    any_vs = any(vs is not None for _, _, vs in ds.examples[:n])
     sections.append(
         Section(
             f"The first {n} prompts",
             (
                 Table(
-                    (
-                        Column("prompt", "text"),
-                        Column("answer", "token"),
-                        Column("vs", "token"),
-                        Column("sum of terms"),
-                        Column("model"),
-                    ),
+                    (Column("prompt", "text"), Column("answer", "token"))
+                    + ((Column("vs", "token"),) if any_vs else ())
+                    + (Column("sum of terms"), Column("model")),
                     tuple(
-                        (prompt, answer, vs or "", float(ds.totals[i]), float(ds.model_logits[i]))
+                        (prompt, answer)
+                        + ((vs or "",) if any_vs else ())
+                        + (float(ds.totals[i]), float(ds.model_logits[i]))
                         for i, (prompt, answer, vs) in enumerate(ds.examples[:n])
                     ),
                 ),
@@ -128,7 +139,7 @@ def _(ds: DatasetDecomposition, style: Style) -> Document:
         facts=(
             ("Model", (model_line(m),)),
             ("Split", (ds.split,)),
-            ("Prompts", (f"{ds.count}; mean model logit {ds.model_logit_mean:.6g}",)),
+            ("Prompts", (f"{ds.count}; mean model logit {numbers.text(ds.model_logit_mean, 6)}",)),
         ),
         sections=tuple(sections),
         verification=Verification(

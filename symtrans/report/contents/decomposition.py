@@ -15,6 +15,7 @@ from ...errors import InvalidArgumentError
 from ...printing.latex import latex
 from ...results.decomposition import BatchDecomposition, Decomposition
 from ...verify import worst
+from .. import numbers
 from ..document import (
     Bar,
     Cell,
@@ -33,7 +34,7 @@ from ..document import (
     Verification,
     Waterfall,
 )
-from ..layout import break_sum, signed_terms, tex_number
+from ..layout import break_sum, signed_terms
 from ..registry import document
 from .common import model_line, tokens
 
@@ -59,9 +60,14 @@ def check_top_k(top_k: object) -> int:
     return top_k
 
 
-def table_rows(d: Decomposition, top_k: int, use_macros: bool = False) -> list[Row]:
+# A waterfall is a picture: it cannot break across pages, so it shows at most this many
+# terms (then "other n terms", the bias and the total) whatever the table lists.
+WATERFALL_BARS = 20
+
+
+def table_rows(d: Decomposition, top_k: int, use_macros: bool = True) -> list[Row]:
     """Top-k terms by |contribution|, one row for the rest, the bias, and the total, so the
-    table itself adds up."""
+    table itself adds up. Symbols in macro form (``use_macros=False``: plain)."""
     order = np.argsort(-np.abs(d.values), kind="stable")
     magnitude = d.magnitude or 1.0
     rows, running = [], 0.0
@@ -121,7 +127,7 @@ def equations(d: Decomposition, style: Style, digits: int = 4) -> tuple[Equation
     and the difference to the model's logit."""
 
     def tex(expr: sympy.Basic) -> str:
-        return latex(expr, use_macros=style.use_macros)
+        return latex(expr, use_macros=True)
 
     budget = style.width
     groups = d.term_groups
@@ -141,21 +147,22 @@ def equations(d: Decomposition, style: Style, digits: int = 4) -> tuple[Equation
     sigma = d.scale
     inners = [float(np.sum(d.values[g.start : g.stop])) * sigma for g in groups]
     lam = 1.0 / (np.sqrt(d.model.d_model) * sigma)
-    numbers = [rf"\sqrt{{{d.model.d_model}}} \cdot {tex_number(lam, digits)} \cdot \Bigl("]
-    numbers += signed_terms([tex_number(v, digits) for v in inners])
-    numbers[-1] += r" \Bigr)"
-    if d.model.has_beta:
-        numbers.append(("- " if d.beta_term < 0 else "+ ") + tex_number(abs(d.beta_term), digits))
-    numbers.append(("- " if d.unembed_bias < 0 else "+ ") + tex_number(abs(d.unembed_bias), digits))
-    numbers.append("= " + tex_number(d.total, digits))
-    numbers_eq = break_sum(lhs, numbers, budget)
+    # exact zeros (a bias the model does not have) are left out: no "+ 0"
+    shown = [v for v in inners if v != 0.0] or [0.0]
+    line = [rf"\sqrt{{{d.model.d_model}}} \cdot {numbers.tex(lam, digits)} \cdot \Bigl("]
+    line += [numbers.signed_tex(v, digits, first=i == 0) for i, v in enumerate(shown)]
+    line[-1] += r" \Bigr)"
+    constants = ([d.beta_term] if d.model.has_beta else []) + [d.unembed_bias]
+    line += [numbers.signed_tex(v, digits) for v in constants if v != 0.0]
+    line.append("= " + numbers.tex(d.total, digits))
+    numbers_eq = break_sum(lhs, line, budget)
 
     check = d.check()
     verdict = r"\le" if check.passed else ">"
     verification = (
-        rf"\Delta &= {tex_number(check.total, 12)} - {tex_number(check.model_logit, 12)}",
-        rf"&= {tex_number(check.difference, 3)}, \quad |\Delta| {verdict} "
-        rf"{tex_number(check.tolerance, 3)}",
+        r"\Delta &= " + numbers.minus_tex(numbers.tex(check.total, 12), check.model_logit, 12),
+        rf"&= {numbers.tex(check.difference, 3)}, \quad \left\vert\Delta\right\vert {verdict} "
+        rf"{numbers.tex(check.tolerance, 3)}",
     )
     return (
         Equation(
@@ -210,13 +217,19 @@ def title(answer: str, vs: str | None, prompt: str) -> Text:
 @document.register
 def _(d: Decomposition, style: Style) -> Document:
     top_k = check_top_k(style.top_k)
-    rows = table_rows(d, top_k, style.use_macros)
-    blocks: list[Table | Figure] = [terms_table(rows, share=not style.use_macros)]
+    rows = table_rows(d, top_k)
+    blocks: list[Table | Figure] = [terms_table(rows, share=not style.narrow)]
     sections = [Section("The identity", equations(d, style))]
+    pictured = rows if top_k <= WATERFALL_BARS else table_rows(d, WATERFALL_BARS)
     blocks.append(
         Figure(
-            Waterfall(bars(rows)),
-            "Waterfall: each term moves the running sum to the total.",
+            Waterfall(bars(pictured)),
+            "Waterfall: each term moves the running sum to the total"
+            + (
+                f" (the {WATERFALL_BARS} largest terms, then the rest)."
+                if pictured is not rows
+                else "."
+            ),
             "waterfall",
         )
     )
@@ -260,7 +273,6 @@ def _(d: Decomposition, style: Style) -> Document:
         tokens=tokens(d.token_strings, d.position),
         sections=tuple(sections),
         verification=Verification(d.check(), "sum of terms", "model logit"),
-        digits=4,
         prompt=d.prompt,
     )
 
@@ -269,9 +281,22 @@ def _(d: Decomposition, style: Style) -> Document:
 def _(b: BatchDecomposition, style: Style) -> Document:
     claim, check = worst(b)
     first = b.items[0]
+    any_vs = any(d.vs is not None for d in b.items)
+    # one column of a paper holds the prompt, the direction and two numbers; the worst
+    # difference is in the verification line
+    difference = not style.narrow
     rows = tuple(
-        (i, d.prompt, d.answer, d.vs or "", d.total, d.model_logit, d.total - d.model_logit)
+        (i, d.prompt, d.answer)
+        + ((d.vs or "",) if any_vs else ())
+        + (d.total, d.model_logit)
+        + ((d.total - d.model_logit,) if difference else ())
         for i, d in enumerate(b.items)
+    )
+    columns = (
+        (Column("#", "int"), Column("prompt", "text"), Column("answer", "token"))
+        + ((Column("vs", "token"),) if any_vs else ())
+        + (Column("sum of terms"), Column("model"))
+        + ((Column("difference"),) if difference else ())
     )
     mean = b.values.mean(axis=0)
     order = np.argsort(-np.abs(mean), kind="stable")[: check_top_k(style.top_k)]
@@ -283,23 +308,7 @@ def _(b: BatchDecomposition, style: Style) -> Document:
         title=(f"{len(b)} decompositions of the {first.split!r} split",),
         facts=(("Model", (model_line(first.model),)),),
         sections=(
-            Section(
-                "Each prompt's terms against its model logit",
-                (
-                    Table(
-                        (
-                            Column("#", "int"),
-                            Column("prompt", "text"),
-                            Column("answer", "token"),
-                            Column("vs", "token"),
-                            Column("sum of terms"),
-                            Column("model"),
-                            Column("difference"),
-                        ),
-                        rows,
-                    ),
-                ),
-            ),
+            Section("Each prompt's terms against its model logit", (Table(columns, rows),)),
             Section(
                 "Terms by |mean contribution|",
                 (

@@ -17,6 +17,7 @@ from ..document import (
     Equation,
     Figure,
     LinePlot,
+    Math,
     Paragraph,
     Section,
     Style,
@@ -33,11 +34,13 @@ def centre(x: str, model: ModelInfo) -> str:
 
 
 def read(model: ModelInfo) -> str:
-    return r"\stGamma \odot u" if model.has_gamma else "u"
+    """The read-out: ``γ ⊙ u`` (``u`` for a norm without a scale)."""
+    return r"\stGamma \odot \stDir" if model.has_gamma else r"\stDir"
 
 
 def constant(model: ModelInfo) -> str:
-    return (r"\stInner{\stBeta}{u} + " if model.has_beta else "") + "b_U"
+    """``<β, u> + b_U`` (``b_U`` for a norm without a bias)."""
+    return (r"\stInner{\stBeta}{\stDir} + " if model.has_beta else "") + "b_{U}"
 
 
 @document.register
@@ -45,34 +48,34 @@ def _(ll: LogitLens, style: Style) -> Document:
     m, p = ll.model, ll.position
     x_l = rf"\stResid{{l}}{{{p}}}"
     math = (
-        rf"\ell^{{(l)}} &= \sqrt{{\stN}}\, \stScale_{{l}} \stInner{{{read(m)}}}"
+        rf"\ell^{{(l)}} &= \sqrt{{\stN}}\thinspace \stScale_{{l}} \stInner{{{read(m)}}}"
         rf"{{{centre(x_l, m)}}} + {constant(m)}",
         rf"\stScale_{{l}} &= \frac{{1}}{{\sqrt{{\stNormSq{{{centre(x_l, m)}}} + \stN \stEps}}}}",
-        latex(ex.direction_equation(ll.answer, ll.vs), use_macros=style.use_macros).replace(
-            " = ", " &= ", 1
-        ),
+        latex(ex.direction_equation(ll.answer, ll.vs), use_macros=True).replace(" = ", " &= ", 1),
     )
     change = np.diff(ll.values)
+    # the table shows the scale the equation uses: lambda_l = 1 / (sqrt(N) sigma(x^l_p))
+    lambdas = 1.0 / (np.sqrt(m.d_model) * np.asarray(ll.scales, dtype=float))
     rows = tuple(
         (
             label,
             rf"\stResid{{{i}}}{{{p}}}",
             float(v),
             None if i == 0 else float(change[i - 1]),
-            float(s),
+            float(lam),
         )
-        for i, (label, v, s) in enumerate(zip(ll.labels, ll.values, ll.scales, strict=True))
+        for i, (label, v, lam) in enumerate(zip(ll.labels, ll.values, lambdas, strict=True))
     )
     columns = (
         Column("residual after", "code"),
         Column("symbol", "math"),
-        Column("logit"),
+        Column("logit" if ll.vs is None else "logit difference"),
         Column("change"),
-        Column("scale σ"),
+        Column(Math(r"\stScale_{l}")),
     )
     claim, check = worst(ll)
     return Document(
-        title=(f"Logit lens of {direction_text(ll.answer, ll.vs)} after {ll.prompt!r}",),
+        title=("Logit lens of ", *direction_text(ll.answer, ll.vs), f" after “{ll.prompt}”"),
         facts=(("Model", (model_line(m),)), ("Position", (str(p),))),
         tokens=tokens(ll.token_strings, p),
         sections=(
@@ -81,9 +84,14 @@ def _(ll: LogitLens, style: Style) -> Document:
                 (
                     Paragraph(
                         (
-                            "Entry l reads the residual stream after the embedding (l = 0) and "
-                            "after each block through the final norm with its own scale; nothing "
-                            "is approximated, and the last entry is the model's own logit.",
+                            "Entry ",
+                            Math("l"),
+                            " reads the residual stream after the embedding (",
+                            Math("l = 0"),
+                            ") and after each block through the final norm with its own scale ",
+                            Math(r"\stScale_{l}"),
+                            "; nothing is approximated, and the last entry is the model's own "
+                            "logit.",
                         )
                     ),
                     Equation(math),
@@ -93,7 +101,11 @@ def _(ll: LogitLens, style: Style) -> Document:
                 "Values",
                 (
                     Paragraph(
-                        ("change: what the block added to the lens value (under the new scale).",)
+                        (
+                            "Change: what block ",
+                            Math("l"),
+                            " added to the lens value (each entry under its own scale).",
+                        )
                     ),
                     Table(columns, rows),
                     Figure(

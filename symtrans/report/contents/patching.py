@@ -9,12 +9,12 @@ from typing import Literal
 import numpy as np
 
 from ... import expression as ex
-from ...kinds import SITE_DESCRIPTIONS, NormKind
+from ...kinds import SITE_DESCRIPTIONS
 from ...printing.escape import visible_token
 from ...printing.latex import latex
-from ...results.model import ModelInfo
 from ...results.patching import PatchExplanation, Patching
 from ...verify import worst
+from .. import numbers
 from ..document import (
     Bar,
     Block,
@@ -35,9 +35,9 @@ from ..document import (
     Verification,
     Waterfall,
 )
-from ..layout import tex_number
 from ..registry import document
 from .common import model_line, tokens
+from .lens import centre, read
 
 
 def position_label(strings: tuple[str, ...], position: int) -> str:
@@ -48,29 +48,32 @@ def position_label(strings: tuple[str, ...], position: int) -> str:
     return f"{text[:7] + '..' if len(text) > 9 else text}_{position}"
 
 
-def read_vector(m: ModelInfo) -> str:
-    """``w``: ``c(γ ⊙ u)`` (LayerNorm) or ``γ ⊙ u`` (RMSNorm), macro form."""
-    read = r"\stGamma \odot u" if m.has_gamma else "u"
-    return rf"\stCenter{{{read}}}" if m.norm is NormKind.LAYER else read
-
-
-def _sign(value: float, digits: int) -> str:
-    return ("- " if value < 0 else "+ ") + tex_number(abs(value), digits)
+def pair_text(clean: str, corrupted: str) -> str:
+    """The clean prompt with each word the corrupted one replaces written ``clean→corrupted``
+    (``Dublin→Paris is the capital city of``); both in full where the words do not line up."""
+    a, b = clean.split(" "), corrupted.split(" ")
+    if len(a) != len(b):
+        return f"{clean} → {corrupted}"
+    return " ".join(x if x == y else f"{x}→{y}" for x, y in zip(a, b, strict=True))
 
 
 def explanation_blocks(e: PatchExplanation, style: Style, figure: str) -> tuple[Block, ...]:
     """The cell's effect as an exact sum: the identity, the numbers, the terms by |change|
     (a table that adds up) and a waterfall."""
     digits = 4
+    m = e.model
+    change = centre(r"t_{i}^{\prime} - t_{i}", m)
+    before = centre("t_{i}", m)
     identity = (
-        r"\ell' - \ell &= \sum_i \frac{\stInner{w}{t'_i - t_i}}{\sigma'} + \Bigl(\frac{1}{\sigma'}"
-        r" - \frac{1}{\sigma}\Bigr) \sum_i \stInner{w}{t_i}",
-        rf"w &= {read_vector(e.model)}",
+        rf"\ell^{{\prime}} - \ell &= \sqrt{{\stN}}\thinspace \stScale^{{\prime}} \sum_{{i}} "
+        rf"\stInner{{{read(m)}}}{{{change}}}",
+        rf"&\quad + \sqrt{{\stN}}\left(\stScale^{{\prime}} - \stScale\right) \sum_{{i}} "
+        rf"\stInner{{{read(m)}}}{{{before}}}",
     )
-    numbers = (
-        rf"\ell' - \ell &= {tex_number(e.direct_part, digits)} {_sign(e.downstream, digits)} "
-        rf"{_sign(e.scale_change, digits)}",
-        rf"&= {tex_number(e.total, 12)}",
+    numbers_ = (
+        rf"\ell^{{\prime}} - \ell &= {numbers.tex(e.direct_part, digits)} "
+        rf"{numbers.signed_tex(e.downstream, digits)} {numbers.signed_tex(e.scale_change, digits)}",
+        rf"&= {numbers.tex(e.total, 12)}",
     )
     order = np.argsort(-np.abs(e.deltas), kind="stable")
     shown, rest = order[: style.top_k], order[style.top_k :]
@@ -80,7 +83,7 @@ def explanation_blocks(e: PatchExplanation, style: Style, figure: str) -> tuple[
     running = 0.0
     for rank, i in enumerate(shown, start=1):
         label = e.labels[i]
-        symbol = latex(ex.term_node(label, e.destination, token), use_macros=style.use_macros)
+        symbol = latex(ex.term_node(label, e.destination, token), use_macros=True)
         role = "direct" if label == e.direct else "downstream"
         value = float(e.deltas[i])
         rows.append((rank, str(label), symbol, role, value))
@@ -92,7 +95,13 @@ def explanation_blocks(e: PatchExplanation, style: Style, figure: str) -> tuple[
         bars.append(Bar(f"other {len(rest)} terms", running, running + other, _kind(other)))
         running += other
     rows.append(
-        (None, Plain("the final norm's scale"), r"\sigma \to \sigma'", None, e.scale_change)
+        (
+            None,
+            Plain("the final norm's scale"),
+            r"\stScale \to \stScale^{\prime}",
+            None,
+            e.scale_change,
+        )
     )
     bars.append(Bar("scale", running, running + e.scale_change, _kind(e.scale_change)))
     rows.append((None, Plain("total"), None, None, e.total))
@@ -111,17 +120,17 @@ def explanation_blocks(e: PatchExplanation, style: Style, figure: str) -> tuple[
     )
     where: Text = (
         "Terms ",
-        Math("t_i"),
+        Math("t_{i}"),
         f" of the {e.split!r} split at the destination (position {e.destination}) in the "
         "corrupted run and ",
-        Math("t'_i"),
+        Math(r"t_{i}^{\prime}"),
         " in the patched one, ",
-        Math(r"\sigma"),
+        Math(r"\stScale"),
         " and ",
-        Math(r"\sigma'"),
-        f" their final norm's frozen scales (means over the pairs {e.scale:.6g} and "
-        f"{e.patched_scale:.6g}), each averaged over the {e.count} pairs; the constant ",
-        Math(r"\stInner{\stBeta}{u} + b_U" if e.model.has_beta else "b_U"),
+        Math(r"\stScale^{\prime}"),
+        f" the final norm's frozen scale in each, every quantity averaged over the {e.count} "
+        "pairs; the constant ",
+        Math(r"\stInner{\stBeta}{\stDir} + b_{U}" if m.has_beta else "b_{U}"),
         " is the same in both runs and cancels. The patched component is one whole term (",
         Code(str(e.direct)),
         "); the terms before it are the corrupted run's in both runs and change by zero.",
@@ -129,7 +138,7 @@ def explanation_blocks(e: PatchExplanation, style: Style, figure: str) -> tuple[
     return (
         Paragraph(where),
         Equation(identity, ("The effect of the cell, exactly:",)),
-        Equation(numbers, ("direct part, downstream terms, scale change:",)),
+        Equation(numbers_, ("direct part, downstream terms, scale change:",)),
         table,
         Figure(
             Waterfall(bars=tuple(bars), xlabel="change of the metric (running sum)"),
@@ -161,7 +170,6 @@ def _(e: PatchExplanation, style: Style) -> Document:
         tokens=tokens(e.token_strings, e.destination),
         sections=(Section("The effect as an exact sum", explanation_blocks(e, style, "cell")),),
         verification=Verification(verdict, "sum of changes", "patching's effect", claim.subject),
-        digits=4,
         prompt=e.clean_prompt,
     )
 
@@ -214,8 +222,8 @@ def _(p: Patching, style: Style) -> Document:
                     (
                         r"v_{l,k} &= \frac{m_{l,k} - m_{\mathrm{corrupted}}}{m_{\mathrm{clean}} - "
                         r"m_{\mathrm{corrupted}}}",
-                        rf"m_{{\mathrm{{clean}}}} &= {tex_number(p.clean_metric, 6)}, \quad "
-                        rf"m_{{\mathrm{{corrupted}}}} = {tex_number(p.corrupted_metric, 6)}",
+                        rf"m_{{\mathrm{{clean}}}} &= {numbers.tex(p.clean_metric, 6)}, \quad "
+                        rf"m_{{\mathrm{{corrupted}}}} = {numbers.tex(p.corrupted_metric, 6)}",
                     ),
                     ("Each cell's value:",),
                 ),
@@ -244,25 +252,25 @@ def _(p: Patching, style: Style) -> Document:
             Section(_explanation_title(e), explanation_blocks(e, style, f"cell-{i + 1}"), level=2)
         )
     n = min(p.count, 10)
+    versus = p.versus[0] is not None and not style.narrow  # a paper column: no vs column
     sections.append(
         Section(
             f"The first {n} of {p.count} pairs",
             (
+                Paragraph(("Each pair's clean prompt, its corrupted words after an arrow.",)),
                 Table(
                     (
-                        Column("clean", "text"),
-                        Column("corrupted", "text"),
+                        Column("pair", "text"),
                         Column("answer", "token"),
-                        Column("vs", "token"),
-                        Column("clean metric"),
-                        Column("corrupted metric"),
+                        *((Column("vs", "token"),) if versus else ()),
+                        Column("clean"),
+                        Column("corrupted"),
                     ),
                     tuple(
                         (
-                            p.clean[i],
-                            p.corrupted[i],
+                            pair_text(p.clean[i], p.corrupted[i]),
                             p.answers[i],
-                            p.versus[i] or "",
+                            *((p.versus[i] or "",) if versus else ()),
                             float(p.clean_logits[i]),
                             float(p.corrupted_logits[i]),
                         )
@@ -292,7 +300,6 @@ def _(p: Patching, style: Style) -> Document:
         verification=Verification(
             verdict, "value", "reference", f"{claim.subject}: {claim.what} against {claim.against}"
         ),
-        digits=4,
         prompt=p.clean[0],
     )
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from ...results.projection import Projection
 from ...verify import worst
+from .. import numbers
 from ..document import (
     Column,
     Document,
     Equation,
+    Math,
     Paragraph,
     Section,
     Style,
@@ -27,39 +29,37 @@ def _(pr: Projection, style: Style) -> Document:
         "source": "the unembedding of the token at each source position",
         "vector": "a given vector",
     }.get(pr.onto, f"the unembedding of {pr.onto!r}")
+    # one column of a paper: the kept sources are named in the text, not in a column
+    kept_column = not style.narrow
     sources = tuple(
-        (
-            s.position,
-            s.token,
-            s.attention,
-            s.coefficient,
-            "yes" if s.kept else "no",
-            s.parallel,
-            s.perpendicular,
-        )
+        (s.position, s.token, s.attention, s.coefficient)
+        + (("yes" if s.kept else "no",) if kept_column else ())
+        + (s.parallel, s.perpendicular)
         for s in pr.sources
     )
+    kept = [str(s.position) for s in pr.sources if s.kept]
     effects = tuple(
         (name, e.logit, e.logit_renormalized, e.loss, e.loss_renormalized)
         for name, e in (
             ("the model (nothing removed)", pr.full),
-            ("projection only (parallel parts kept)", pr.projection_only),
-            ("perpendicular parts only", pr.perpendicular_only),
+            ("only the parts along the directions", pr.projection_only),
+            ("only the rest", pr.perpendicular_only),
             (f"{h} ablated", pr.ablated),
         )
     )
+    source_write = rf"\stHeadSrc{{{h.layer}}}{{{h.head}}}{{{d.position}}}{{s}}"
     claim, check = worst(pr)
     return Document(
         title=(f"Projection of {h} at position {d.position}",),
         facts=(
             ("Model", (model_line(d.model),)),
-            ("Direction", (direction_text(d.answer, d.vs),)),
+            ("Direction", direction_text(d.answer, d.vs)),
             ("Onto", (onto + (" (negative coefficients only)" if pr.only_negative else ""),)),
             (
                 "Head term",
                 (
-                    f"{pr.head_value:.6g} = parallel {pr.parallel:.6g} + perpendicular "
-                    f"{pr.perpendicular:.6g}",
+                    f"{numbers.text(pr.head_value, 6)} = {numbers.text(pr.parallel, 6)} (along "
+                    f"the directions) + {numbers.text(pr.perpendicular, 6)} (the rest)",
                 ),
             ),
         ),
@@ -70,27 +70,41 @@ def _(pr: Projection, style: Style) -> Document:
                 (
                     Paragraph(
                         (
-                            "Each source's write r_s = A_{p,s} v_s W_O is split into its part "
-                            "along e_s (coefficient c_s = <r_s, e_s>/|e_s|^2) and the rest; both "
-                            "read through the final norm with its scale frozen.",
+                            "Each source's write ",
+                            Math(rf"r_{{s}} = {source_write}"),
+                            " is split into its part along ",
+                            Math("e_{s}"),
+                            " (coefficient ",
+                            Math("c_{s}"),
+                            ") and the rest; both are read as every term is, through the final "
+                            "norm with its scale ",
+                            Math(r"\stScale"),
+                            " frozen."
+                            + (
+                                ""
+                                if kept_column
+                                else " Kept (along the directions only): source"
+                                + ("s " if len(kept) != 1 else " ")
+                                + (", ".join(kept) or "none")
+                                + "."
+                            ),
                         )
                     ),
                     Equation(
                         (
-                            r"r_s &= c_s e_s + (r_s - c_s e_s), \quad "
-                            r"c_s = \frac{\stInner{r_s}{e_s}}{\stNormSq{e_s}}",
+                            r"r_{s} &= c_{s} e_{s} + \left(r_{s} - c_{s} e_{s}\right), \quad "
+                            r"c_{s} = \frac{\stInner{r_{s}}{e_{s}}}{\stNormSq{e_{s}}}",
                         )
                     ),
                     Table(
                         (
-                            Column("source", "int"),
+                            Column(Math("s"), "int"),
                             Column("token", "token"),
-                            Column("attention"),
-                            Column("c_s"),
-                            Column("kept", "text"),
-                            Column("parallel"),
-                            Column("perpendicular"),
-                        ),
+                            Column(Math(rf"A_{{{d.position},s}}^{{({h.layer},{h.head})}}")),
+                            Column(Math("c_{s}")),
+                        )
+                        + ((Column("kept", "text"),) if kept_column else ())
+                        + (Column(Math(r"\text{along } e_{s}")), Column("rest")),
                         sources,
                     ),
                 ),
@@ -119,6 +133,9 @@ def _(pr: Projection, style: Style) -> Document:
                 ),
             ),
         ),
-        verification=Verification(check, claim.what, claim.against),
+        # the claim's own text names x^L_p in plain letters; the report says it in words
+        verification=Verification(
+            check, claim.what.replace("x^L_p", "the final residual"), claim.against
+        ),
         prompt=d.prompt,
     )

@@ -16,26 +16,29 @@ from ..document import (
     Equation,
     Figure,
     Heatmap,
+    Math,
     Paragraph,
     Plain,
     Section,
     Style,
     Table,
+    Token,
     Verification,
 )
 from ..registry import document
 from .common import tokens
 
 
-def symbol(node: object, position: int, token: str, use_macros: bool) -> str:
+def symbol(node: object, position: int, token: str) -> str:
     """The symbol of a term, or of a constant piece of a score or path (``b_Q``, ``β_1``),
-    at ``position`` (``token`` is the token there)."""
-    return latex(ex.term_node(node, position, token), use_macros=use_macros)
+    at ``position`` (``token`` is the token there), in macro form."""
+    return latex(ex.term_node(node, position, token), use_macros=True)
 
 
 @document.register
 def _(sd: ScoreDecomposition, style: Style) -> Document:
-    top_k, use_macros = style.top_k, style.use_macros
+    top_k = style.top_k
+    share = not style.narrow  # one column of a paper: no cumulative share
     strings = sd.token_strings
     p, s = sd.query_pos, sd.key_pos
     flat = np.argsort(-np.abs(sd.values), axis=None, kind="stable")
@@ -51,26 +54,24 @@ def _(sd: ScoreDecomposition, style: Style) -> Document:
                 rank,
                 str(q),
                 str(k),
-                symbol(q, p, strings[p], use_macros)
-                + r" \cdot "
-                + symbol(k, s, strings[s], use_macros),
+                symbol(q, p, strings[p]) + r" \cdot " + symbol(k, s, strings[s]),
                 float(sd.values[i, j]),
-                running / magnitude,
             )
+            + ((running / magnitude,) if share else ())
         )
     rest = flat[top_k:]
+    blank: tuple[Cell, ...] = (None,) if share else ()
     if len(rest):
         other = float(sd.values.flat[rest].sum())
-        rows.append((None, Plain(f"other {len(rest)} pairs"), None, None, other, None))
-    rows.append((None, Plain("total"), None, None, sd.total, None))
+        rows.append((None, Plain(f"other {len(rest)} pairs"), None, None, other) + blank)
+    rows.append((None, Plain("total"), None, None, sd.total) + blank)
     columns = (
         Column("#", "int"),
         Column("query term", "code"),
         Column("key term", "code"),
         Column("pair", "math"),
         Column("score piece"),
-        Column("cumulative share", "percent"),
-    )
+    ) + ((Column("cumulative share", "percent"),) if share else ())
     # The heatmap keeps the rows and columns that carry most of the score.
     keep_q = np.sort(np.argsort(-np.abs(sd.values).sum(axis=1), kind="stable")[:16])
     keep_k = np.sort(np.argsort(-np.abs(sd.values).sum(axis=0), kind="stable")[:16])
@@ -82,9 +83,9 @@ def _(sd: ScoreDecomposition, style: Style) -> Document:
     return Document(
         title=(f"Attention score of L{sd.layer}H{sd.head} from position {p} to {s}",),
         facts=(
-            ("Query", (f"position {p}, token {strings[p]!r}",)),
-            ("Key", (f"position {s}, token {strings[s]!r}",)),
-            ("Scale", (f"scores are divided by {scale}",)),
+            ("Query", (f"position {p}, token ", Token(strings[p]))),
+            ("Key", (f"position {s}, token ", Token(strings[s]))),
+            ("Scale", ("scores are divided by ", Math(scale))),
         ),
         tokens=tokens(strings[: p + 1], -1),
         sections=(
@@ -93,19 +94,31 @@ def _(sd: ScoreDecomposition, style: Style) -> Document:
                 (
                     Paragraph(
                         (
-                            "With the first norm's scale frozen at each position, the query at p "
-                            "and the key at s are sums of pieces, one per term of the residual "
-                            "entering the block (plus the first norm's bias and b_Q / b_K), each "
-                            "rotated where the model is rotary; the pre-softmax score is the sum "
-                            "of all their pairwise products.",
+                            "With the first norm's scale frozen at each position, the query at ",
+                            Math("p"),
+                            " and the key at ",
+                            Math("s"),
+                            " are sums of pieces ",
+                            Math("q_{i}"),
+                            " and ",
+                            Math("k_{j}"),
+                            ", one per term of the residual entering the block (plus the first "
+                            "norm's bias ",
+                            Math(rf"\stLnOneBias{{{sd.layer}}}"),
+                            " and ",
+                            Math("b_{Q}"),
+                            ", ",
+                            Math("b_{K}"),
+                            "), each rotated where the model is rotary; the pre-softmax score is "
+                            "the sum of all their pairwise products.",
                         )
                     ),
                     Equation(
                         (
-                            rf"\mathrm{{score}}^{{{lh}}}_{{{p},{s}}} &= "
-                            rf"\frac{{\stInner{{q^{{{lh}}}_{{{p}}}}}{{k^{{{lh}}}_{{{s}}}}}}}"
+                            rf"\mathop{{\mathrm{{score}}}}\nolimits_{{{p},{s}}}^{{({lh})}} &= "
+                            rf"\frac{{\stInner{{q_{{{p}}}^{{({lh})}}}}{{k_{{{s}}}^{{({lh})}}}}}}"
                             rf"{{{scale}}} = \sum_{{i,j}} "
-                            rf"\frac{{\stInner{{q_i}}{{k_j}}}}{{{scale}}}",
+                            rf"\frac{{\stInner{{q_{{i}}}}{{k_{{j}}}}}}{{{scale}}}",
                         )
                     ),
                 ),
