@@ -57,7 +57,8 @@ $(STAMP3): pyproject.toml
 
 test-tl3: $(STAMP3)
 	HF_HUB_OFFLINE=1 SYMTRANS_REQUIRE_HOOKED=1 $(VENV3)/bin/python -m pytest -q \
-		tests/test_architectures.py tests/test_hooked_transformer.py tests/test_analysis_architectures.py
+		tests/test_architectures.py tests/test_hooked_transformer.py tests/test_analysis_architectures.py \
+		tests/test_hooked_families.py
 
 # The demo reports the README shows (docs/demo/report.md and .tex are golden files in the tests).
 docs: $(STAMP)

@@ -133,7 +133,8 @@ def model_info(adapter: ModelAdapter) -> ModelInfo:
         float32_norms=spec.norms_in_float32 or spec.norm.kind.value == "rmsnorm",
         family=spec.family,
         logit_scale=spec.logit_scale,
-        source=str(getattr(config, "_name_or_path", "") or ""),
+        # A HookedTransformer has no original module: its adapter names the source it read.
+        source=str(getattr(config, "_name_or_path", "") or getattr(adapter, "source", "") or ""),
         probe_error=None if record is None else record.error,
     )
 
