@@ -278,8 +278,10 @@ _NAMED = {
 }
 
 
-def _skip_group(text: str, pos: int) -> int:
-    """The position after the braced group starting at ``pos``."""
+def group_end(text: str, pos: int) -> int:
+    """The position after the braced group that starts at ``pos``."""
+    if pos >= len(text) or text[pos] != "{":
+        raise ValueError(f"expected a braced group at {pos} in {text!r}")
     depth = 0
     while True:
         ch = text[pos]
@@ -303,7 +305,7 @@ def unescape_latex_text(text: str) -> str:
         if code is not None:
             out.append(chr(int(code, 16)))
             for _ in range({"Char": 1, "Enc": 2}.get(macro, 0)):
-                pos = _skip_group(text, pos)
+                pos = group_end(text, pos)
         elif byte is not None:
             out.append(chr(0xDC00 + int(byte, 16)))
         elif name is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .escape import math_text, unescape_latex_text
+from .escape import group_end, math_text, unescape_latex_text
 
 _DEFINITION = re.compile(r"^\\providecommand\{\\(st[A-Za-z]+)\}(?:\[(\d)\])?\{(.*)\}\s*(?:%.*)?$")
 _CALL = re.compile(r"\\(st[A-Za-z]+)(?![A-Za-z])")
@@ -45,22 +45,6 @@ def macros() -> dict[str, Macro]:
             name, n_args, body = match.groups()
             out[name] = Macro(name, int(n_args or 0), body.rstrip())
     return out
-
-
-def group_end(text: str, pos: int) -> int:
-    """The position after the braced group that starts at ``pos``."""
-    if pos >= len(text) or text[pos] != "{":
-        raise ValueError(f"expected a braced group at {pos} in {text!r}")
-    depth = 0
-    while True:
-        ch = text[pos]
-        if ch == "\\":
-            pos += 2
-            continue
-        depth += (ch == "{") - (ch == "}")
-        pos += 1
-        if depth == 0:
-            return pos
 
 
 def arguments(text: str, pos: int, n: int) -> tuple[list[str], int]:
