@@ -262,3 +262,61 @@ def test_pattern_hook_is_read_at_the_destination(language_model: Any) -> None:
     pattern = run.activations[HookKey(Hook.PATTERN, 1)][0]  # [heads, k]
     assert torch.allclose(pattern.sum(-1), torch.ones(4, dtype=torch.float64))
     assert bool((pattern[:, 4:] == 0).all())  # causal: nothing after the destination
+
+
+# The other families whose block the nnsight adapter reads (tests/families.py's random models):
+# each split against Hugging Face's own forward, and the remote read-out against a local trace.
+NNSIGHT_FAMILIES = ("mistral", "qwen2", "qwen3", "phi3", "stablelm", "stablelm-parallel")
+
+
+@pytest.fixture(scope="module")
+def family_lm(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``family_lm(name, attn)``: (nnsight LanguageModel, Hugging Face model) in float64."""
+    from nnsight import LanguageModel
+    from transformers import AutoModelForCausalLM
+
+    from .families import BY_NAME, build
+
+    root = tmp_path_factory.mktemp("nnsight-families")
+    cache: dict[tuple[str, str], Any] = {}
+
+    def get(name: str, attn: str) -> Any:
+        if (name, attn) not in cache:
+            folder = root / name
+            if not folder.exists():
+                build(folder, BY_NAME[name])
+            lm = LanguageModel(
+                str(folder), dispatch=True, dtype=torch.float64, attn_implementation=attn
+            )
+            hf = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=torch.float64, attn_implementation=attn
+            ).eval()
+            cache[(name, attn)] = (lm, hf)
+        return cache[(name, attn)]
+
+    return get
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("name", NNSIGHT_FAMILIES)
+def test_every_split_of_the_other_families(name: str, split: str, family_lm: Any) -> None:
+    """The model runs as Hugging Face's own module under nnsight, so its logit is Hugging
+    Face's exactly; the terms add up to it (every norm here is Hugging Face's own, so the
+    sum is exact to float64 rounding whatever it computes in float32)."""
+    lm, hf = family_lm(name, "eager" if split == "positions" else "sdpa")
+    b = st.decompose(lm, PROMPTS, answer=ANSWER, vs=VS, split=split).verify()
+    a, v = _ids(lm)
+    for d in b:
+        ref = reference.logit(hf, list(d.tokens), d.position, a, v)
+        assert d.model_logit == pytest.approx(ref, abs=1e-12)
+        assert abs(d.total - ref) <= 1e-6 * max(1.0, abs(ref)), (d.total, ref)
+
+
+@pytest.mark.parametrize("name", NNSIGHT_FAMILIES)
+def test_remote_read_out_of_the_other_families(name: str, family_lm: Any) -> None:
+    lm, _ = family_lm(name, "eager")
+    for split in ("heads", "neurons", "positions"):
+        local = st.decompose(lm, PROMPTS, answer=ANSWER, vs=VS, split=split)
+        remote = st.decompose(lm, PROMPTS, ANSWER, vs=VS, split=split, remote="local")
+        for x, y in zip(local, remote, strict=True):
+            np.testing.assert_allclose(x.values, y.values, rtol=0, atol=1e-12)

@@ -39,7 +39,8 @@ class Family:
 
     ``v``: the module whose output holds the values (``v_layout`` says how: ``"split"`` a
     projection of its own, ``"gpt2"`` the last third of a fused q/k/v, ``"neox"`` the last
-    third of each head's fused q/k/v); ``z``: the output projection, whose *input* is the
+    third of each head's fused q/k/v, ``"qkv"`` the key-value heads after the query heads of a
+    fused projection (Phi-3)); ``z``: the output projection, whose *input* is the
     heads' concatenated outputs; ``mlp_post``: the MLP's down projection, whose input is the
     neurons' activations. ``conv1d``: weights stored ``[in, out]`` (GPT-2's ``Conv1D``).
     """
@@ -105,6 +106,29 @@ FAMILIES = {
         final_norm="model.norm",
         unembed="lm_head",
     ),
+    **{
+        arch: Family(
+            name=name,
+            embed="model.embed_tokens",
+            pos_embed=None,
+            blocks="model.layers",
+            attn="self_attn",
+            v="self_attn.qkv_proj" if name == "phi3" else "self_attn.v_proj",
+            v_layout="qkv" if name == "phi3" else "split",
+            z="self_attn.o_proj",
+            mlp="mlp",
+            mlp_post="mlp.down_proj",
+            final_norm="model.norm",
+            unembed="lm_head",
+        )
+        for arch, name in (
+            ("MistralForCausalLM", "mistral"),
+            ("Qwen2ForCausalLM", "qwen2"),
+            ("Qwen3ForCausalLM", "qwen3"),
+            ("Phi3ForCausalLM", "phi3"),
+            ("StableLmForCausalLM", "stablelm"),
+        )
+    },
     "GPTJForCausalLM": Family(
         name="gptj",
         embed="transformer.wte",
@@ -418,6 +442,9 @@ class NNsightAdapter:
             v = out[..., 2 * s.d_model :].reshape(b, p, s.n_heads, s.d_head)
         elif layout == "neox":  # per head [q | k | v]
             v = out.reshape(b, p, s.n_heads, 3 * s.d_head)[..., 2 * s.d_head :]
+        elif layout == "qkv":  # [q | k | v]: n_heads query heads, then n_kv key and value heads
+            n_kv = (out.shape[-1] // s.d_head - s.n_heads) // 2
+            v = out[..., (s.n_heads + n_kv) * s.d_head :].reshape(b, p, n_kv, s.d_head)
         else:
             v = out.reshape(b, p, -1, s.d_head)
         return per_query_head(v, s.n_heads, dim=2)
@@ -579,6 +606,9 @@ class NNsightAdapter:
                         v = value[..., 2 * d_model :].reshape(b, p, -1, d_head)
                     elif v_layout == "neox":
                         v = value.reshape(b, p, -1, 3 * d_head)[..., 2 * d_head :]
+                    elif v_layout == "qkv":
+                        n_kv = (value.shape[-1] // d_head - n_heads) // 2
+                        v = value[..., (n_heads + n_kv) * d_head :].reshape(b, p, -1, d_head)
                     else:
                         v = value.reshape(b, p, -1, d_head)
                     v = v.repeat_interleave(n_heads // v.shape[2], dim=2)
