@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError, UnsupportedModelError
 from ..results.model import ModelInfo
-from .loading import dtype_name
+from .common import dtype_name
 from .protocol import (
     ATTENTION_METHODS,
     AttentionAdapter,

@@ -18,6 +18,23 @@ from torch import Tensor
 from ..errors import InvalidArgumentError, TokenizationError, UnsupportedModelError
 from .protocol import Hook, HookKey, ModelSpec, Patch, RunResult
 
+# The dtypes a model may run in, by the names symtrans's options and reports use.
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``"float64"`` for ``torch.float64``, and so on (``str(dtype)`` for others)."""
+    for name, known in DTYPES.items():
+        if known == dtype:
+            return name
+    return str(dtype)
+
+
 # Hook names both APIs share; the final residual's name differs per API.
 BLOCK_HOOKS = {
     Hook.ATTN_OUT: "blocks.{layer}.hook_attn_out",

@@ -25,6 +25,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from ..errors import UnsupportedModelError
+from .common import dtype_name
 from .families import family_of
 
 PROBE_LENGTH = 12
@@ -110,8 +111,9 @@ def _device(module: Any) -> torch.device:
 
 
 def tolerance(dtype: torch.dtype, architecture: str, scale: float) -> float:
-    from .loading import dtype_name
-
+    """How far the wrapper's probe logits may be from the original's: the dtype's relative
+    tolerance (looser where Hugging Face computes the family's norms in float32), times the
+    logits' scale."""
     family = family_of(architecture)
     in_float32 = bool(family is not None and family.norms_in_float32)
     rtol = PROBE_RTOL.get((dtype_name(dtype), in_float32), 5e-2)

@@ -18,21 +18,7 @@ from ..errors import (
     UnsupportedModelError,
 )
 from ..models import EMBEDDED_MODELS
-
-_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """``"float64"`` for ``torch.float64``, and so on (``str(dtype)`` for others)."""
-    for name, known in _DTYPES.items():
-        if known == dtype:
-            return name
-    return str(dtype)
+from .common import DTYPES as _DTYPES
 
 
 def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:

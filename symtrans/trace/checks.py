@@ -22,7 +22,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from ..adapter.loading import dtype_name
+from ..adapter.common import dtype_name
 from ..adapter.protocol import Hook, HookKey, ModelAdapter, ModelSpec, RunResult
 from ..errors import UnsupportedModelError
 from ..kinds import Split
