@@ -1,12 +1,14 @@
 """Adapter for nnsight's ``LanguageModel`` / ``TransformersModel`` (nnsight 0.5 and later):
-the Hugging Face module it wraps runs as it is, and symtrans reads its activations inside one
-``with model.trace(ids):`` block, in the order the forward pass computes them.
+the Hugging Face module it wraps runs as it is.
 
-Locally, :meth:`NNsightAdapter.run` hands back the destination rows of the requested hooks,
-like the TransformerLens adapters, and the splits of :mod:`symtrans.trace.splits` evaluate
-them. Remotely (``remote=True``: NDIF, or ``remote="local"``: nnsight's serverless dry run of
-the same request), the weights are on the server, not here, so :meth:`NNsightAdapter.readout`
-computes the read-out projections inside the trace (the same contractions as
+Locally, :meth:`NNsightAdapter.run` calls that module with torch hooks on the modules a trace
+would read (the same numbers as ``with model.trace(ids):``, without nnsight's tracing around
+every call: a dataset runs at the model's own speed) and hands back the destination rows of
+the requested hooks, like the TransformerLens adapters; the splits of
+:mod:`symtrans.trace.splits` evaluate them. Remotely (``remote=True``: NDIF, or
+``remote="local"``: nnsight's serverless dry run of the same request), the weights are on the
+server, not here, so :meth:`NNsightAdapter.readout` computes the read-out projections inside
+the trace (the same contractions as
 :class:`symtrans.trace.splits.Reading`, written in plain torch because the block runs where
 symtrans is not installed): only ``[batch, terms]``-sized numbers come back.
 
@@ -474,9 +476,10 @@ class NNsightAdapter:
         keys: frozenset[HookKey],
         patches: Mapping[HookKey, Patch] | None = None,
     ) -> RunResult:
-        """One ``model.trace``: every hook read in forward order, only its destination rows
-        kept (every position for ``V`` and ``all_positions`` keys); ``patches`` replace a
-        module's output (or the tensor in front of its tuple) before the keys read it."""
+        """One forward pass of the Hugging Face module nnsight wraps, every hook read where a
+        trace would read it, only its destination rows kept (every position for ``V`` and
+        ``all_positions`` keys); ``patches`` replace a module's output (or the tensor in front
+        of its tuple) before the keys read it."""
         self._local_only("the activations")
         patches = dict(patches or {})
         self._check_hooks(keys)
@@ -486,38 +489,73 @@ class NNsightAdapter:
                 raise UnsupportedModelError(
                     f"the nnsight adapter patches module outputs only, not {key.hook.value}"
                 )
-        points = sorted({*keys, *patches}, key=lambda k: _order(k, self._spec.n_layers))
-        rows = torch.arange(tokens.shape[0])
+        return self._run_hooked(tokens, positions, keys, patches)
+
+    def _kept(self, key: HookKey, raw: Any, value: Tensor, positions: Tensor) -> Tensor:
+        """What ``run`` hands back of ``key``'s tensor: the destination rows (every position
+        for ``V`` and ``all_positions`` keys), per head for ``Z``."""
+        rows = torch.arange(positions.shape[0])
+        if key.hook is Hook.PATTERN:  # [batch, head, q, k]
+            pattern = raw[1]
+            return pattern if key.all_positions else pattern[rows, :, positions, :]
+        if key.hook is Hook.V:
+            return self._values(value)
+        if key.hook is Hook.Z:
+            z = value.reshape(*value.shape[:2], self._spec.n_heads, -1)
+            return z if key.all_positions else z[rows, positions]
+        value = value.expand(len(rows), *value.shape[1:])  # GPT-2's position embedding: batch 1
+        return value if key.all_positions else value[rows, positions]
+
+    def _run_hooked(
+        self,
+        tokens: Tensor,
+        positions: Tensor,
+        keys: frozenset[HookKey],
+        patches: Mapping[HookKey, Patch],
+    ) -> RunResult:
+        """A local run: the Hugging Face module nnsight wraps, called directly with torch hooks
+        on the same modules and sides a trace reads (the same numbers as ``model.trace``,
+        without nnsight's tracing around every call: a dataset's throughput is the model's)."""
         acts: dict[HookKey, Tensor] = {}
-        n_heads = self._spec.n_heads
-        nnsight = require_nnsight()
-        tokens = self._on_input_device(tokens)
-        with torch.no_grad(), self._lm.trace(tokens, remote=self.remote):
-            acts = nnsight.save({})
-            for key in points:
-                path, side = self._point(key)
-                envoy = self._envoy(path)
-                raw = envoy.output if side == "output" else envoy.input
-                value = _first(raw)
+        handles = []
+
+        def output_hook(key: HookKey) -> Any:
+            def hook(module: Any, args: Any, out: Any) -> Any:
+                value = _first(out)
+                replaced = None
                 if key in patches:
                     value = patches[key](value)
-                    envoy.output = (value, *raw[1:]) if isinstance(raw, tuple) else value
-                if key not in keys:
-                    continue
-                if key.hook is Hook.PATTERN:  # [batch, head, q, k]
-                    pattern = raw[1]
-                    kept = pattern if key.all_positions else pattern[rows, :, positions, :]
-                elif key.hook is Hook.V:
-                    kept = self._values(value)
-                elif key.hook is Hook.Z:
-                    z = value.reshape(*value.shape[:2], n_heads, -1)
-                    kept = z if key.all_positions else z[rows, positions]
-                else:  # (GPT-2's position embedding has a batch of one: broadcast it)
-                    value = value.expand(len(rows), *value.shape[1:])
-                    kept = value if key.all_positions else value[rows, positions]
-                acts[key] = kept.detach().to(HOST)
-            logits = self._envoy(self._family.unembed).output[rows, positions].to(HOST).save()
-        return RunResult(logits=logits.detach(), activations=dict(acts))
+                    replaced = (value, *out[1:]) if isinstance(out, tuple) else value
+                if key in keys:
+                    acts[key] = self._kept(key, out, value, positions).detach().to(HOST)
+                return replaced
+
+            return hook
+
+        def input_hook(key: HookKey) -> Any:
+            def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                value = args[0] if args else kwargs["hidden_states"]
+                acts[key] = self._kept(key, args, value, positions).detach().to(HOST)
+
+            return hook
+
+        try:
+            for key in {*keys, *patches}:
+                path, side = self._point(key)
+                module = self._module(path)
+                if side == "output":
+                    handles.append(module.register_forward_hook(output_hook(key)))
+                else:
+                    handles.append(
+                        module.register_forward_pre_hook(input_hook(key), with_kwargs=True)
+                    )
+            with torch.no_grad():
+                logits = self._hf(self._on_input_device(tokens)).logits
+        finally:
+            for handle in handles:
+                handle.remove()
+        rows = torch.arange(tokens.shape[0])
+        return RunResult(logits=logits[rows, positions].detach().to(HOST), activations=acts)
 
     def readout(
         self,
