@@ -42,6 +42,9 @@ RESULTS = {
     "ScoreDecomposition": "st.attention_scores(model, prompt, 1, 0, query_pos=-1, key_pos=1)",
     "Projection": 'st.project(model, d, "L1H0")',
     "DatasetDecomposition": "st.decompose_dataset(model, prompts, answers, progress=False)",
+    "Patching": "p = st.patch(model, prompts, prompts[1:] + prompts[:1], answers, "
+    'answers[1:] + answers[:1], site="z", explain=1)\np',
+    "PatchExplanation": "p.explain(1, 0, model)",
 }
 # the Markdown form, as nbconvert's PDF shows it where a result offers only Markdown
 MARKDOWN = 'display(d, include=["text/markdown", "text/plain"])'
