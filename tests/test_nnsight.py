@@ -266,7 +266,15 @@ def test_pattern_hook_is_read_at_the_destination(language_model: Any) -> None:
 
 # The other families whose block the nnsight adapter reads (tests/families.py's random models):
 # each split against Hugging Face's own forward, and the remote read-out against a local trace.
-NNSIGHT_FAMILIES = ("mistral", "qwen2", "qwen3", "phi3", "stablelm", "stablelm-parallel")
+NNSIGHT_FAMILIES = (
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "phi3",
+    "stablelm",
+    "stablelm-parallel",
+    "gpt-neo",
+)
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +311,8 @@ def test_every_split_of_the_other_families(name: str, split: str, family_lm: Any
     """The model runs as Hugging Face's own module under nnsight, so its logit is Hugging
     Face's exactly; the terms add up to it (every norm here is Hugging Face's own, so the
     sum is exact to float64 rounding whatever it computes in float32)."""
-    lm, hf = family_lm(name, "eager" if split == "positions" else "sdpa")
+    eager = split == "positions" or name == "gpt-neo"  # GPT-Neo has no sdpa attention
+    lm, hf = family_lm(name, "eager" if eager else "sdpa")
     b = st.decompose(lm, PROMPTS, answer=ANSWER, vs=VS, split=split).verify()
     a, v = _ids(lm)
     for d in b:

@@ -131,6 +131,20 @@ FAMILIES = {
             ("StableLmForCausalLM", "stablelm"),
         )
     },
+    "GPTNeoForCausalLM": Family(
+        name="gpt_neo",
+        embed="transformer.wte",
+        pos_embed="transformer.wpe",
+        blocks="transformer.h",
+        attn="attn",
+        v="attn.attention.v_proj",
+        v_layout="split",
+        z="attn.attention.out_proj",
+        mlp="mlp",
+        mlp_post="mlp.c_proj",
+        final_norm="transformer.ln_f",
+        unembed="lm_head",
+    ),
     "GPTJForCausalLM": Family(
         name="gptj",
         embed="transformer.wte",
