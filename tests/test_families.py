@@ -427,3 +427,26 @@ def test_patching_matches_hugging_faces_own_patching(family_model, family_hf, va
     layer, index, _, effect = p.top(1)[0]
     e = p.explain(layer, index, model, split="heads").verify()
     assert abs(e.total - effect) <= tolerance(variant, size)
+
+
+@pytest.mark.parametrize(
+    "variant", [v for v in SUPPORTED if (v.values[0].name, "scores") not in REFUSALS]
+)
+def test_scores_give_hugging_faces_attention_pattern(family_model, family_hf, variant):
+    """The score decomposition of the last layer's head 1 from the last query to every key,
+    each score the sum of its pieces (through the soft-cap where the model caps), softmaxed
+    over the keys: Hugging Face's own attention weights (eager, ``output_attentions``)."""
+    model = family_model(variant.name)
+    prompt = "Dublin is the capital city of"
+    tokens = model.to_tokens(prompt)
+    n = tokens.shape[1]
+    last = model.cfg.n_layers - 1
+    scores = [
+        st.attention_scores(model, prompt, last, 1, -1, key).verify().capped_total
+        for key in range(n)
+    ]
+    ours = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0)
+    hf = family_hf(variant.name)["eager"]
+    pattern = hf(tokens, output_attentions=True).attentions[last][0, 1, -1].to(torch.float64)
+    error = float((ours - pattern).abs().max())
+    assert error <= 1e-6, error
