@@ -12,6 +12,7 @@ float64; the bridge follows one or the other): the closer one is the model's own
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -450,3 +451,20 @@ def test_scores_give_hugging_faces_attention_pattern(family_model, family_hf, va
     pattern = hf(tokens, output_attentions=True).attentions[last][0, 1, -1].to(torch.float64)
     error = float((ours - pattern).abs().max())
     assert error <= 1e-6, error
+
+
+@pytest.mark.parametrize("variant", SUPPORTED)
+def test_effective_embedding_is_hugging_faces_block_zero(family_model, family_hf, variant):
+    """``W_EE`` rows: Hugging Face's own residual after block 0 for each token alone at
+    position 0, learned position embeddings zeroed (every family's embedding scale, post-norms,
+    multipliers and embedding norm as the model computes them)."""
+    model = family_model(variant.name)
+    ids = torch.tensor([5, 17, 40, 99])
+    ours = st.effective_embedding(model, ids.tolist(), attention=True)
+    hf = copy.deepcopy(family_hf(variant.name)["eager"])
+    for name, module in hf.named_modules():
+        if name.endswith(("wpe", "embed_positions")):
+            module.weight.data.zero_()
+    ref = hf(ids[:, None], output_hidden_states=True).hidden_states[1][:, 0].to(torch.float64)
+    assert float((ours - ref).abs().max()) <= tolerance(variant, float(ref.abs().max()))
+    assert float((ours - hf.get_input_embeddings().weight[ids]).abs().max()) > 1e-3
