@@ -18,16 +18,16 @@ from ..errors import (
     UnsupportedModelError,
 )
 from ..models import EMBEDDED_MODELS
-from .common import DTYPES as _DTYPES
+from .common import DTYPES
 
 
 def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype in _DTYPES:
-        return _DTYPES[dtype]
+    if dtype in DTYPES:
+        return DTYPES[dtype]
     raise InvalidArgumentError(
-        f"dtype must be one of {', '.join(_DTYPES)} or a torch.dtype, got {dtype!r}"
+        f"dtype must be one of {', '.join(DTYPES)} or a torch.dtype, got {dtype!r}"
     )
 
 

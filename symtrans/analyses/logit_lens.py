@@ -17,7 +17,7 @@ from ..results.lens import LogitLens
 from ..trace.evaluate import direction_logits, unembed_direction
 from ..trace.inputs import direction_ids, resolve_position
 from ..trace.run import forward
-from ..trace.splits import ACCUMULATE
+from ..trace.splits import ACCUMULATE, linear_logit_hooks
 
 
 def logit_lens(
@@ -34,8 +34,7 @@ def logit_lens(
     keys = {HookKey(Hook.RESID_PRE, 0)} | {
         HookKey(Hook.RESID_POST, layer) for layer in range(spec.n_layers)
     }
-    if spec.softcap is not None:  # the lens reads the logit before the cap
-        keys.add(HookKey(Hook.UNEMBED))
+    keys |= linear_logit_hooks(spec)  # the lens reads the logit before any cap
     run = forward(adapter, [tokens], [pos], keys, prompts=[prompt])
     acts = {k: v[0].to(ACCUMULATE) for k, v in run.activations.items()}
 

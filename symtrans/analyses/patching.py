@@ -41,10 +41,10 @@ from ..adapter.protocol import Hook, HookKey, ModelAdapter, Patch, RunResult
 from ..errors import InvalidArgumentError
 from ..kinds import Site, Split, check_site, check_split
 from ..results.patching import PatchExplanation, Patching
-from ..trace.evaluate import direction_logits, unembed_direction
+from ..trace.evaluate import direction_logits, linear_logits, unembed_direction
 from ..trace.inputs import direction_ids, per_prompt, resolve_position
 from ..trace.run import forward, forward_from
-from ..trace.splits import ACCUMULATE, HostReading, Piece, pieces
+from ..trace.splits import ACCUMULATE, HostReading, Piece, linear_logit_hooks, pieces
 from ..verify import default_tolerance
 
 SITE_HOOKS: dict[Site, Hook] = {
@@ -197,12 +197,6 @@ def _every(hook: Hook, layer: int) -> HookKey:
     return HookKey(hook, layer, all_positions=True)
 
 
-def _logit_keys(adapter: ModelAdapter) -> frozenset[HookKey]:
-    """The logits before the cap, for a soft-capped model (the metric is the linear logit the
-    terms add up to, as in :func:`~symtrans.analyses.decompose.decompose`)."""
-    return frozenset({HookKey(Hook.UNEMBED)} if adapter.spec.softcap is not None else ())
-
-
 def _context(
     adapter: ModelAdapter, site: Site, pairs: _Pairs, positions: tuple[int, ...]
 ) -> _Context:
@@ -213,14 +207,14 @@ def _context(
         adapter,
         pairs.clean_tokens,
         dest,
-        {_every(SITE_HOOKS[site], layer) for layer in layers} | _logit_keys(adapter),
+        {_every(SITE_HOOKS[site], layer) for layer in layers} | linear_logit_hooks(adapter.spec),
         prompts=pairs.clean,
     )
     corrupted = forward(
         adapter,
         pairs.corrupted_tokens,
         dest,
-        {_every(Hook.RESID_PRE, layer) for layer in layers} | _logit_keys(adapter),
+        {_every(Hook.RESID_PRE, layer) for layer in layers} | linear_logit_hooks(adapter.spec),
         prompts=pairs.corrupted,
     )
     return _Context(
@@ -241,7 +235,7 @@ def _context(
 def _magnitude(run: RunResult, pairs: _Pairs) -> float:
     """Mean ``|logit(answer)| + |logit(vs)|``: the size a forward pass's rounding of the
     metric scales with."""
-    logits = run.activations.get(HookKey(Hook.UNEMBED), run.logits).to(ACCUMULATE)
+    logits = linear_logits(run)
     rows = torch.arange(pairs.count)
     size = logits[rows, pairs.answer_ids].abs()
     if pairs.vs_ids is not None:
@@ -310,7 +304,9 @@ def _block_metrics(ctx: _Context, layer: int, cells: list[int], batch_size: int)
     pair_of = torch.arange(n).repeat(len(cells))
     logits = torch.empty(len(cell_of), dtype=ACCUMULATE)
     for part in _chunks(len(cell_of), batch_size):
-        run = _cell_run(ctx, layer, cell_of[part], pair_of[part], _logit_keys(ctx.adapter))
+        run = _cell_run(
+            ctx, layer, cell_of[part], pair_of[part], linear_logit_hooks(ctx.adapter.spec)
+        )
         vs = None if ctx.pairs.vs_ids is None else ctx.pairs.vs_ids[pair_of[part]]
         logits[part] = direction_logits(run, ctx.pairs.answer_ids[pair_of[part]], vs)
     return logits.reshape(len(cells), n).mean(dim=1).numpy()
@@ -485,7 +481,9 @@ def _explain(
 ) -> PatchExplanation:
     adapter, pairs, dest = ctx.adapter, ctx.pairs, ctx.destination
     terms = explanation_pieces(adapter, split, ctx.site, layer, column, dest)
-    keys = {HookKey(Hook.RESID_FINAL), *_logit_keys(adapter)}.union(*(p.hooks for p in terms))
+    keys = {HookKey(Hook.RESID_FINAL), *linear_logit_hooks(adapter.spec)}.union(
+        *(p.hooks for p in terms)
+    )
     below = {k for k in keys if (0 <= k.layer < layer) or k.hook in (Hook.EMBED, Hook.POS_EMBED)}
     n = pairs.count
     corrupted = forward(adapter, pairs.corrupted_tokens, [dest] * n, keys, prompts=pairs.corrupted)

@@ -59,6 +59,15 @@ def answer_direction(
     return u[0]
 
 
+def linear_logits(run: RunResult, capped: bool = False) -> Float[Tensor, "batch d_vocab"]:
+    """The run's logits at the destinations, float64: before the soft-cap where the run read
+    them there (:func:`~symtrans.trace.splits.linear_logit_hooks`), or with ``capped`` what
+    the model outputs."""
+    key = HookKey(Hook.UNEMBED)
+    source = run.logits if capped or key not in run.activations else run.activations[key]
+    return source.to(ACCUMULATE)
+
+
 def direction_logits(
     run: RunResult,
     answer: Int[Tensor, " batch"],
@@ -68,9 +77,7 @@ def direction_logits(
     """The model's own logit of ``answer`` (minus that of ``vs``) at each destination: the
     linear logit the terms add up to (before a soft-cap, read from the unembedding's hook
     where the model caps), or with ``capped`` what the model outputs."""
-    key = HookKey(Hook.UNEMBED)
-    source = run.logits if capped or key not in run.activations else run.activations[key]
-    logits = source.to(ACCUMULATE)
+    logits = linear_logits(run, capped)
     rows = torch.arange(logits.shape[0])
     out = logits[rows, answer]
     return out if vs is None else out - logits[rows, vs]

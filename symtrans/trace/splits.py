@@ -406,12 +406,16 @@ def term_labels(spec: ModelSpec, split: Split, position: int) -> list[lb.Label]:
     return [label for piece in pieces(spec, split, position) for label in piece.labels]
 
 
+def linear_logit_hooks(spec: ModelSpec) -> frozenset[HookKey]:
+    """For a soft-capped model, the logits before the cap (the linear logit the terms add up
+    to); nothing for any other model, whose output logits are linear already."""
+    return frozenset({HookKey(Hook.UNEMBED)} if spec.softcap is not None else ())
+
+
 def required_hooks(spec: ModelSpec, split: Split) -> frozenset[HookKey]:
     """Exactly the activations ``split`` needs, the final residual (for ``σ``) and, for a
     soft-capped model, the logits before the cap."""
-    keys = {HookKey(Hook.RESID_FINAL)}
-    if spec.softcap is not None:
-        keys.add(HookKey(Hook.UNEMBED))
+    keys = {HookKey(Hook.RESID_FINAL), *linear_logit_hooks(spec)}
     for piece in pieces(spec, split, 0):
         keys |= piece.hooks
     return frozenset(keys)
