@@ -114,7 +114,8 @@ def worst_error(p: st.Patching, expected: dict[str, Any]) -> float:
 @pytest.mark.parametrize("arch", am.HF_ARCHITECTURES)
 def test_patching_is_hugging_faces_own_patching(arch_bridge, arch_dirs, hf_ref, arch, site):
     model = arch_bridge(arch, torch.float64, False)
-    assert as_adapter(model).resumable  # the fast path (blocks below not run) is what is checked
+    # the fast path (blocks below and positions before the patch not run) is what is checked
+    assert as_adapter(model).resumable and as_adapter(model).runs_cells
     p = st.patch(model, CLEAN, CORRUPTED, ANSWERS, VERSUS, site=site, explain=0).verify()
     expected = reference_effects(hf_ref(arch_dirs[arch]), model, p)
     assert np.max(np.abs(expected["effects"])) > 1e-4  # the patches move the metric
@@ -177,25 +178,97 @@ def test_a_pass_resumed_at_a_block_is_the_whole_pass(arch_bridge, arch, compat):
         forward_from(adapter, 1, x, tokens, dest, {HookKey(Hook.ATTN_OUT, 0)})
 
 
-def test_the_full_pass_gives_the_same_numbers(bridge):
-    """An adapter that cannot start at a block runs the whole pass with resid_pre replaced:
-    the same numbers (to rounding), every cell."""
+class Without:
+    """An adapter with some of its capabilities switched off."""
 
-    class WholePass:
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
+    def __init__(self, inner: Any, *off: str) -> None:
+        self.inner, self.off = inner, off
 
-        def __getattr__(self, name: str) -> Any:
-            return False if name == "resumable" else getattr(self.inner, name)
+    def __getattr__(self, name: str) -> Any:
+        return False if name in self.off else getattr(self.inner, name)
 
+
+@pytest.mark.parametrize(
+    "off",
+    [("runs_cells",), ("runs_cells", "resumable")],
+    ids=["from-each-block", "whole-pass"],
+)
+def test_the_slower_passes_give_the_same_numbers(bridge, off):
+    """An adapter that cannot run cells from a position runs them from their block (the
+    positions before the patch too), and one that cannot start at a block runs the whole
+    pass with resid_pre replaced: the same numbers (to rounding), every cell."""
     model = bridge("tiny-capitals-neox")
     clean, corrupted, answers, versus = capital_pairs(3)
     for site in SITES:
         fast = st.patch(model, clean, corrupted, answers, versus, site=site, explain=0)
         slow = st.patch(
-            WholePass(as_adapter(model)), clean, corrupted, answers, versus, site=site, explain=0
+            Without(as_adapter(model), *off),
+            clean,
+            corrupted,
+            answers,
+            versus,
+            site=site,
+            explain=0,
         )
         np.testing.assert_allclose(fast.effects, slow.effects, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(fast.controls, slow.controls, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", am.HF_ARCHITECTURES)
+def test_cells_run_from_a_position_are_the_whole_pass(arch_bridge, arch):
+    """``run_cells`` (Hugging Face's own blocks on the bridge's weights, rows joining at
+    their block, positions before ``offset`` from the corrupted run's keys and values)
+    against the same rows run from their block at every position: every row's logits."""
+    from symtrans.adapter.protocol import CellBatch, Hook, HookKey
+    from symtrans.trace.run import forward, forward_cells
+
+    adapter = as_adapter(arch_bridge(arch, torch.float64, False))
+    assert adapter.runs_cells
+    tokens = torch.tensor([adapter.tokenize(p) for p in CORRUPTED])
+    n, length = tokens.shape
+    keys = {HookKey(Hook.RESID_PRE, layer, all_positions=True) for layer in (0, 1)}
+    run = forward(adapter, tokens, [length - 1] * n, keys)
+    resid = [
+        run.activations[HookKey(Hook.RESID_PRE, layer, all_positions=True)] for layer in (0, 1)
+    ]
+    offset = 2
+    starts = torch.tensor([0, 0, 1, 1, 1])
+    pairs = torch.tensor([0, 1, 1, 0, 1])
+    x = torch.stack([resid[int(s)][int(p)] for s, p in zip(starts, pairs, strict=True)])
+    x[0, offset] += 0.25  # a residual no prompt gives, at the first position run
+    x[3, offset + 1] -= 0.5
+    bump = torch.zeros(adapter.spec.n_heads, adapter.spec.d_head)
+    bump[1] = 0.3
+
+    def on_z(z: torch.Tensor) -> torch.Tensor:  # the rows starting at block 1, positions 2..
+        assert z.shape[:2] == (3, length - offset), z.shape
+        out = z.clone()
+        out[1:, 1] += bump
+        return out
+
+    def on_attn(a: torch.Tensor) -> torch.Tensor:
+        assert a.shape[:2] == (2, length - offset), a.shape
+        out = a.clone()
+        out[1, 0] *= 1.5
+        return out
+
+    batch = CellBatch(
+        tokens=tokens,
+        pairs=pairs,
+        starts=starts,
+        offset=offset,
+        resid=x,
+        patches={HookKey(Hook.Z, 1): on_z, HookKey(Hook.ATTN_OUT, 0): on_attn},
+        columns=torch.tensor([[3, 4], [5, 6], [7, 8], [3, 9], [1, 2]]),
+        prefix=adapter.key_values(tokens),
+    )
+    fast = forward_cells(adapter, batch)
+    slow = forward_cells(Without(adapter, "runs_cells"), batch)
+    whole = forward_cells(Without(adapter, "runs_cells", "resumable"), batch)
+    assert fast.shape == (5, 2)
+    assert float((slow - forward_cells(adapter, replace(batch, patches={}))).abs().max()) > 1e-3
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-13)
+    torch.testing.assert_close(slow, whole, rtol=0, atol=1e-13)
 
 
 def test_batches_of_any_size_give_the_same_numbers(bridge):

@@ -27,11 +27,13 @@ from .common import (
     zeros_if_none,
 )
 from .families import Family, family_of, refuse_configuration
-from .host import onloaded
+from .host import is_offloaded, onloaded
 from .protocol import (
+    CellBatch,
     Experts,
     Hook,
     HookKey,
+    KeyValues,
     ModelSpec,
     MoEShape,
     Patch,
@@ -40,7 +42,7 @@ from .protocol import (
     Writer,
     Writers,
 )
-from .resume import block_arguments, replay, resumable
+from .resume import OriginalModel, block_arguments, replay, resumable
 
 NATIVE_FAMILY = Family(
     "native", "TransformerLens native", ("TransformerLensNative",), rotary="none"
@@ -297,6 +299,7 @@ class BridgeAdapter(TransformerLensAdapter):
             clip_qkv=_clip_qkv(bridge),
         )
         self._logits_to_keep = _accepts_logits_to_keep(bridge)
+        self._original_model: OriginalModel | None = None
 
     def _destination_logits(self, tokens: Tensor, positions: Tensor) -> Tensor:
         """The model's own forward, unembedding only the final norm's output at
@@ -476,3 +479,39 @@ class BridgeAdapter(TransformerLensAdapter):
             return replay(self._model, layer, resid, arguments, where)
 
         return self._hooked(tokens, positions, keys, patches, logits_at)
+
+    @property
+    def runs_cells(self) -> bool:
+        """Whether :meth:`run_cells` runs: Hugging Face's own blocks on the bridge's weights,
+        so not after the bridge processed them (compatibility mode: the bridge's forward then
+        computes differently from the Hugging Face classes), nor on a model sharded or
+        offloaded by accelerate (whose hooks the blocks built here would not have)."""
+        hf = self._model.original_model
+        devices = set(dict(getattr(hf, "hf_device_map", None) or {}).values())
+        return (
+            self.resumable
+            and not getattr(self._model, "_weights_processed", False)
+            and len(devices) <= 1  # accelerate's hooks move a sharded model's activations
+            and not is_offloaded(hf)
+        )
+
+    def _original(self) -> OriginalModel:
+        """Hugging Face's own model on the bridge's weights, built once (see :mod:`.resume`)."""
+        if not self.runs_cells:
+            raise UnsupportedModelError(
+                f"{type(self._model.original_model).__name__}: patching from a position has "
+                "not been checked for this model or its weights were processed; run the "
+                "passes from a block instead (symtrans.trace.run.forward_cells does)"
+            )
+        if self._original_model is None:
+            self._original_model = OriginalModel(self._model)
+        return self._original_model
+
+    def key_values(self, tokens: Tensor) -> KeyValues:
+        """The keys and values every block caches for ``tokens`` (Hugging Face's own)."""
+        return self._original().key_values(tokens)
+
+    def run_cells(self, batch: CellBatch) -> Tensor:
+        """The rows of a patching pass through Hugging Face's own blocks, each from its start
+        block and position (see :meth:`~.protocol.ResumableAdapter.run_cells`)."""
+        return self._original().run_cells(batch)

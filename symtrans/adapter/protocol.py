@@ -152,6 +152,47 @@ Patch = Callable[[Tensor], Tensor]
 """An intervention: the activation at a hook (every position, the whole batch) -> its
 replacement, of the same shape."""
 
+KeyValue = tuple[
+    Float[Tensor, "batch kv_heads pos d_head"], Float[Tensor, "batch kv_heads pos d_head"]
+]
+KeyValues = tuple[KeyValue, ...]
+"""Per block, the keys and values a forward pass cached (as the model caches them: after any
+rotary, one per key/value head): what a pass started at a later position attends to."""
+
+
+@dataclass(frozen=True)
+class CellBatch:
+    """Rows of one patching pass: row ``r`` is the corrupted prompt of pair ``pairs[r]``,
+    resumed at block ``starts[r]`` (non-decreasing: rows join the pass block by block) with
+    ``resid[r]`` entering that block. Nothing changes below position ``offset`` (attention is
+    causal): ``resid[r, :offset]`` is the corrupted run's, and an adapter that can may run
+    positions ``offset..`` only, attending to the corrupted run's keys and values ``prefix``.
+
+    ``patches[HookKey(hook, l)]`` is applied at block ``l`` to the rows that start there
+    (index 0: the first of them) at positions ``offset..`` (index 0: ``offset``); never at
+    ``resid_pre``, which ``resid`` gives. ``columns[r]``: the vocabulary entries whose logits
+    row ``r`` reads at the last position."""
+
+    tokens: Int[Tensor, "pairs pos"]
+    pairs: Int[Tensor, " rows"]
+    starts: Int[Tensor, " rows"]
+    offset: int
+    resid: Float[Tensor, "rows pos d_model"]
+    patches: Mapping[HookKey, Patch]
+    columns: Int[Tensor, "rows k"]
+    prefix: KeyValues | None = None  # the corrupted run's, where offset > 0
+
+    @property
+    def length(self) -> int:
+        return int(self.tokens.shape[1])
+
+    def starting(self, layer: int) -> slice:
+        """The rows that start at block ``layer`` (contiguous: ``starts`` is sorted)."""
+        starts = self.starts.tolist()
+        if layer not in starts:
+            return slice(0, 0)
+        return slice(starts.index(layer), len(starts) - starts[::-1].index(layer))
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -302,4 +343,20 @@ class ResumableAdapter(ModelAdapter, Protocol):
         ``resid``: the same numbers as :meth:`run` with ``resid_pre`` of block ``layer``
         patched to ``resid``, without running the blocks below. ``keys`` and ``patches``
         must be at block ``layer`` or after it (or the final residual)."""
+        ...
+
+    @property
+    def runs_cells(self) -> bool:
+        """Whether :meth:`run_cells` can run a patching pass from its rows' blocks and
+        position (False: :func:`symtrans.trace.run.forward_cells` runs :meth:`run_from`
+        once per block instead)."""
+        ...
+
+    def key_values(self, tokens: Int[Tensor, "batch pos"]) -> KeyValues:
+        """What a forward pass of ``tokens`` caches, for :attr:`CellBatch.prefix`."""
+        ...
+
+    def run_cells(self, batch: CellBatch) -> Float[Tensor, "rows k"]:
+        """The logits ``batch.columns`` of every row of ``batch`` at the last position: each
+        row runs only the blocks from its start on, and only positions ``offset..``."""
         ...

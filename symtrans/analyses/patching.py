@@ -6,10 +6,12 @@ with one activation of block ``l`` taken from the clean run — ``resid_pre``, `
 ``mlp_out`` at one position, or one head's ``z`` at every position — and its effect is
 ``patched − corrupted``, normalised by ``clean − corrupted``.
 
-Fast: below block ``l`` every cell of that block is the corrupted run, so it starts at block
-``l`` from the corrupted run's residual (:func:`~symtrans.trace.run.forward_from`: the
-blocks below are not run again where the adapter can start at a block), and the cells run as
-the rows of one batch, each row its own patch.
+Fast: below block ``l`` every cell of that block is the corrupted run, and so is every
+position before the patched one ``p`` (attention is causal). So a cell starts at block ``l``
+and position ``p`` from the corrupted run's residual, attending to the corrupted run's keys
+and values below ``p`` (:func:`~symtrans.trace.run.forward_cells`: where the adapter can
+start at a block; any other runs the whole pass). The cells of one position are the rows of
+one batch, each row its own patch, rows joining as the pass reaches their block.
 
 Explained: with ``w = c(γ⊙u)``, ``t_i``/``t'_i`` the terms of the corrupted/patched run at
 the destination and ``σ``/``σ'`` their frozen final-norm scales, the constant ``<β, u> + b_U``
@@ -37,13 +39,13 @@ from torch import Tensor
 
 from .. import labels as lb
 from ..adapter import model_info, resolve
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, Patch, RunResult
+from ..adapter.protocol import CellBatch, Hook, HookKey, KeyValues, ModelAdapter, Patch, RunResult
 from ..errors import InvalidArgumentError
 from ..kinds import Site, Split, check_site, check_split
 from ..results.patching import PatchExplanation, Patching
 from ..trace.evaluate import direction_logits, linear_logits, unembed_direction
 from ..trace.inputs import direction_ids, per_prompt, resolve_position
-from ..trace.run import forward, forward_from
+from ..trace.run import forward, forward_cells, forward_from
 from ..trace.splits import ACCUMULATE, HostReading, Piece, linear_logit_hooks, pieces
 from ..verify import default_tolerance
 
@@ -98,6 +100,17 @@ class _Context:
     @property
     def destination(self) -> int:
         return self.pairs.length - 1
+
+    def offset(self, column: int) -> int:
+        """The first position a cell of ``column`` changes: its position, or for ``z`` (every
+        patched position at once) the first patched one."""
+        return min(self.positions) if self.site == "z" else self.positions[column]
+
+    def control_offset(self, layer: int) -> int:
+        """Where block ``layer``'s control resumes the corrupted run: the patched positions
+        in turn, so the controls check the passes started at a position as well as at a
+        block."""
+        return self.offset(layer % len(self.positions))
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -200,23 +213,20 @@ def _every(hook: Hook, layer: int) -> HookKey:
 def _context(
     adapter: ModelAdapter, site: Site, pairs: _Pairs, positions: tuple[int, ...]
 ) -> _Context:
-    """The clean run (the site's activations) and the corrupted run (every block's input)."""
+    """The clean run (the site's activations) and the corrupted run (every block's input),
+    as the two halves of one batch."""
     layers = range(adapter.spec.n_layers)
-    dest = [pairs.length - 1] * pairs.count
-    clean = forward(
+    n = pairs.count
+    site_keys = {_every(SITE_HOOKS[site], layer) for layer in layers}
+    resid_keys = {_every(Hook.RESID_PRE, layer) for layer in layers}
+    both = forward(
         adapter,
-        pairs.clean_tokens,
-        dest,
-        {_every(SITE_HOOKS[site], layer) for layer in layers} | linear_logit_hooks(adapter.spec),
-        prompts=pairs.clean,
+        torch.cat([pairs.clean_tokens, pairs.corrupted_tokens]),
+        [pairs.length - 1] * 2 * n,
+        site_keys | resid_keys | linear_logit_hooks(adapter.spec),
+        prompts=pairs.clean + pairs.corrupted,
     )
-    corrupted = forward(
-        adapter,
-        pairs.corrupted_tokens,
-        dest,
-        {_every(Hook.RESID_PRE, layer) for layer in layers} | linear_logit_hooks(adapter.spec),
-        prompts=pairs.corrupted,
-    )
+    clean, corrupted = _rows(both, slice(0, n)), _rows(both, slice(n, 2 * n))
     return _Context(
         adapter=adapter,
         site=site,
@@ -229,6 +239,14 @@ def _context(
         clean_logits=direction_logits(clean, pairs.answer_ids, pairs.vs_ids),
         corrupted_logits=direction_logits(corrupted, pairs.answer_ids, pairs.vs_ids),
         magnitude=_magnitude(corrupted, pairs),
+    )
+
+
+def _rows(run: RunResult, rows: slice) -> RunResult:
+    """The rows ``rows`` of a run."""
+    return RunResult(
+        logits=run.logits[rows],
+        activations={key: value[rows] for key, value in run.activations.items()},
     )
 
 
@@ -286,30 +304,107 @@ def _replacer(index: tuple[Tensor, ...], values: Tensor) -> Patch:
     return patch
 
 
-def _cells(site: Site, n_columns: int) -> list[int]:
-    """The cells of one block: every column, the control and (resid_pre) the full patch."""
-    return [*range(n_columns), CONTROL, *([FULL] if site == "resid_pre" else [])]
-
-
 def _chunks(total: int, size: int) -> Iterator[slice]:
     for start in range(0, total, size):
         yield slice(start, min(start + size, total))
 
 
-def _block_metrics(ctx: _Context, layer: int, cells: list[int], batch_size: int) -> np.ndarray:
-    """``[cells]``: the mean direction logit of every cell of block ``layer``, the cells'
-    rows (cell × pair) run ``batch_size`` at a time."""
-    n = ctx.pairs.count
-    cell_of = torch.tensor(cells).repeat_interleave(n)
-    pair_of = torch.arange(n).repeat(len(cells))
-    logits = torch.empty(len(cell_of), dtype=ACCUMULATE)
-    for part in _chunks(len(cell_of), batch_size):
-        run = _cell_run(
-            ctx, layer, cell_of[part], pair_of[part], linear_logit_hooks(ctx.adapter.spec)
-        )
-        vs = None if ctx.pairs.vs_ids is None else ctx.pairs.vs_ids[pair_of[part]]
-        logits[part] = direction_logits(run, ctx.pairs.answer_ids[pair_of[part]], vs)
-    return logits.reshape(len(cells), n).mean(dim=1).numpy()
+def _passes(
+    ctx: _Context, n_columns: int, batch_size: int
+) -> Iterator[tuple[int, list[tuple[int, int, int]]]]:
+    """``(offset, rows)`` of every patching pass: a row is ``(layer, column, pair)`` (a
+    column of the effects, :data:`CONTROL` or :data:`FULL`), the rows of one pass sharing the
+    position they start at and ordered by block; a pass holds at most ``batch_size`` rows of
+    the whole length (more of a shorter one)."""
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for layer in range(ctx.adapter.spec.n_layers):
+        for column in range(n_columns):
+            groups.setdefault(ctx.offset(column), []).append((layer, column))
+        groups.setdefault(ctx.control_offset(layer), []).append((layer, CONTROL))
+        if ctx.site == "resid_pre":
+            groups.setdefault(0, []).append((layer, FULL))
+    length = ctx.pairs.length
+    for offset in sorted(groups):
+        rows = [
+            (layer, column, pair)
+            for layer, column in sorted(groups[offset], key=lambda cell: cell[0])
+            for pair in range(ctx.pairs.count)
+        ]
+        size = max(1, batch_size * length // (length - offset))
+        for part in _chunks(len(rows), size):
+            yield offset, rows[part]
+
+
+def _cell_batch(
+    ctx: _Context, offset: int, rows: list[tuple[int, int, int]], prefix: KeyValues | None
+) -> CellBatch:
+    """One pass's rows as a :class:`~symtrans.adapter.protocol.CellBatch`: each row's
+    residual entering its block (``resid_pre`` patched), the other sites' patches on the rows
+    of their block, and the answer's (and vs's) logit to read."""
+    site, where, pairs = ctx.site, ctx.positions, ctx.pairs
+    layer_of = torch.tensor([r[0] for r in rows])
+    column_of = torch.tensor([r[1] for r in rows])
+    pair_of = torch.tensor([r[2] for r in rows])
+    resid = torch.empty(
+        len(rows), pairs.length, ctx.adapter.spec.d_model, dtype=ctx.corrupted_resid[0].dtype
+    )
+    patches: dict[HookKey, Patch] = {}
+    for layer in layer_of.unique().tolist():
+        mine = (layer_of == layer).nonzero()[:, 0]  # contiguous: rows are ordered by block
+        clean, n, c = ctx.clean_acts[layer], pair_of[mine], column_of[mine]
+        resid[mine] = ctx.corrupted_resid[layer][n]
+        cells = c >= 0
+        r, n, c = mine[cells], n[cells], c[cells]
+        if site == "resid_pre":
+            at = torch.as_tensor(where)[c]
+            resid[r, at] = clean[n, at]
+            full = mine[column_of[mine] == FULL]
+            resid[full] = clean[pair_of[full]]
+            continue
+        if not len(r):  # only the control starts here
+            continue
+        r = r - mine[0]  # a patch sees the rows that start at its block
+        if site == "z":  # [rows, pos, heads, d_head]: the head at every patched position
+            at = torch.as_tensor(where)[None, :]
+            index = (r[:, None], at - offset, c[:, None])
+            patches[HookKey(Hook.Z, layer)] = _replacer(index, clean[n[:, None], at, c[:, None]])
+        else:  # attn_out, mlp_out: [rows, pos, d_model] at one position
+            at = torch.as_tensor(where)[c]
+            patches[HookKey(SITE_HOOKS[site], layer)] = _replacer((r, at - offset), clean[n, at])
+    answers = pairs.answer_ids[pair_of]
+    columns = (
+        answers[:, None]
+        if pairs.vs_ids is None
+        else torch.stack([answers, pairs.vs_ids[pair_of]], dim=1)
+    )
+    return CellBatch(
+        tokens=pairs.corrupted_tokens,
+        pairs=pair_of,
+        starts=layer_of,
+        offset=offset,
+        resid=resid,
+        patches=patches,
+        columns=columns,
+        prefix=prefix if offset else None,
+    )
+
+
+def _metrics(ctx: _Context, n_columns: int, batch_size: int) -> np.ndarray:
+    """``[n_layers, n_columns + 2]``: the mean metric of every cell, then each block's
+    control and (``resid_pre``) its full patch."""
+    n_layers = ctx.adapter.spec.n_layers
+    totals = torch.zeros(n_layers, n_columns + 2, dtype=ACCUMULATE)
+    prefix = None
+    if getattr(ctx.adapter, "runs_cells", False) and any(ctx.offset(c) for c in range(n_columns)):
+        prefix = ctx.adapter.key_values(ctx.pairs.corrupted_tokens)  # type: ignore[attr-defined]
+    for offset, rows in _passes(ctx, n_columns, batch_size):
+        batch = _cell_batch(ctx, offset, rows, prefix)
+        logits = forward_cells(ctx.adapter, batch, ctx.pairs.corrupted).to(ACCUMULATE)
+        metric = logits[:, 0] if logits.shape[1] == 1 else logits[:, 0] - logits[:, 1]
+        column = torch.tensor([r[1] for r in rows])
+        slot = torch.where(column >= 0, column, n_columns - 1 - column)  # CONTROL, FULL last
+        totals.index_put_((batch.starts, slot), metric, accumulate=True)
+    return (totals / ctx.pairs.count).numpy()
 
 
 # -- the API ----------------------------------------------------------------------------------
@@ -365,10 +460,7 @@ def patch(
             "another answer or vs"
         )
     n_columns = spec.n_heads if site == "z" else len(where)
-    cells = _cells(site, n_columns)
-    metrics = np.stack(
-        [_block_metrics(ctx, layer, cells, batch_size) for layer in range(spec.n_layers)]
-    )  # [n_layers, cells]
+    metrics = _metrics(ctx, n_columns, batch_size)
     effects = metrics[:, :n_columns] - corrupted_metric
     result = Patching(
         model=info,
@@ -387,6 +479,7 @@ def patch(
         clean_logits=ctx.clean_logits.numpy(),
         corrupted_logits=ctx.corrupted_logits.numpy(),
         controls=metrics[:, n_columns],
+        control_positions=tuple(ctx.control_offset(layer) for layer in range(spec.n_layers)),
         full=metrics[:, n_columns + 1] if site == "resid_pre" else None,
         magnitude=magnitude,
     )

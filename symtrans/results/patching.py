@@ -151,6 +151,7 @@ class Patching(Result):
     clean_logits: np.ndarray  # [pairs]: each clean pair's logit (difference)
     corrupted_logits: np.ndarray  # [pairs]
     controls: np.ndarray  # [n_layers]: the corrupted run resumed at each block, nothing patched
+    control_positions: tuple[int, ...]  # [n_layers]: the position each control resumed at
     full: np.ndarray | None  # [n_layers], resid_pre only: every position patched
     magnitude: float  # mean |logit| of answer and vs over the pairs: what rounding scales with
     explained: tuple[PatchExplanation, ...] = ()  # the largest cells, explained
@@ -215,8 +216,10 @@ class Patching(Result):
 
     # -- the check -------------------------------------------------------------------------
     def claims(self) -> tuple[Claim, ...]:
-        """Per block: the corrupted run resumed there with nothing patched gives the corrupted
-        prompts' own metric (so every cell of that block starts from the model's numbers);
+        """Per block: the corrupted run resumed there (at the position
+        :attr:`control_positions` says, the positions below it attended to through the
+        corrupted run's keys and values) with nothing patched gives the corrupted prompts'
+        own metric (so the cells start from the model's numbers);
         for ``resid_pre``, patching every position gives the clean prompts' own metric (so
         the patches land where they should). Then each explained cell's claim."""
 
@@ -236,12 +239,16 @@ class Patching(Result):
         out = [
             claim(
                 layer,
-                "the corrupted run resumed at this block, nothing patched",
+                "the corrupted run resumed at this block"
+                + (f" and position {start}" if start else "")
+                + ", nothing patched",
                 float(value),
                 "the corrupted prompts' own metric",
                 self.corrupted_metric,
             )
-            for layer, value in enumerate(self.controls)
+            for layer, (value, start) in enumerate(
+                zip(self.controls, self.control_positions, strict=True)
+            )
         ]
         if self.full is not None:
             out += [

@@ -11,8 +11,17 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..adapter.protocol import Hook, HookKey, ModelAdapter, Patch, ResumableAdapter, RunResult
+from ..adapter.protocol import (
+    CellBatch,
+    Hook,
+    HookKey,
+    ModelAdapter,
+    Patch,
+    ResumableAdapter,
+    RunResult,
+)
 from ..errors import InvalidArgumentError, NonFiniteError
+from .splits import linear_logit_hooks
 
 
 def first_non_finite(run: RunResult) -> tuple[str, int] | None:
@@ -97,6 +106,69 @@ def forward_from(
 
     given[start] = restart
     return _finite(adapter.run(ids, dest, frozenset(keys), given), prompts)
+
+
+def forward_cells(
+    adapter: ModelAdapter, batch: CellBatch, prompts: Sequence[str] | None = None
+) -> Float[Tensor, "rows k"]:
+    """The linear logits ``batch.columns`` at the last position of every row of a patching
+    pass (:class:`~symtrans.adapter.protocol.CellBatch`; ``prompts`` name the pairs in the
+    error a NaN or inf raises).
+
+    An adapter that runs cells runs each row from its start block and position only; any
+    other runs :func:`forward_from` once per start block, which gives the same numbers."""
+    if getattr(adapter, "runs_cells", False):
+        logits = cast(ResumableAdapter, adapter).run_cells(batch)
+    else:
+        logits = _cells_from_blocks(adapter, batch)
+    bad = (~torch.isfinite(logits)).any(dim=-1)
+    if bool(bad.any()):
+        pair = int(batch.pairs[int(bad.nonzero()[0])])
+        prompt = repr(prompts[pair]) if prompts is not None else f"pair #{pair}"
+        raise NonFiniteError(
+            f"the model's logits hold NaN or inf for prompt {prompt} with an activation "
+            "patched in; no sum of terms can be exact. Check the weights for NaN/inf or load "
+            "the model in float32/float64 if float16 overflowed"
+        )
+    return logits
+
+
+def _cells_from_blocks(adapter: ModelAdapter, batch: CellBatch) -> Float[Tensor, "rows k"]:
+    """:func:`forward_cells` through :func:`forward_from`, one pass per start block."""
+    out = []
+    for layer in sorted(set(batch.starts.tolist())):
+        rows = batch.starting(layer)
+        patches: dict[HookKey, Patch] = {}
+        for key, patch in batch.patches.items():
+            if key.hook is Hook.RESID_PRE:
+                raise InvalidArgumentError("a patching pass gives resid_pre as CellBatch.resid")
+            if key.layer == layer:
+                patches[key] = _from_offset(patch, batch.offset)
+        pairs = batch.pairs[rows]
+        run = forward_from(
+            adapter,
+            layer,
+            batch.resid[rows],
+            batch.tokens[pairs],
+            [batch.length - 1] * len(pairs),
+            linear_logit_hooks(adapter.spec),
+            patches=patches,
+        )
+        key = HookKey(Hook.UNEMBED)
+        logits = run.activations[key] if key in run.activations else run.logits
+        out.append(logits.gather(1, batch.columns[rows].to(logits.device)).cpu())
+    return torch.cat(out)
+
+
+def _from_offset(patch: Patch, offset: int) -> Patch:
+    """``patch`` applied to positions ``offset..`` of an activation."""
+
+    def shifted(act: Tensor) -> Tensor:
+        out = act.clone()
+        out[:, offset:] = patch(act[:, offset:])
+        return out
+
+    return shifted
 
 
 def _finite(run: RunResult, prompts: Sequence[str] | None) -> RunResult:
