@@ -21,8 +21,9 @@ call minus RSS before it, see ``benchmarks/README.md``):
   ``run_with_cache`` of the clean prompts, then per cell a ``run_with_hooks`` of the corrupted
   prompts whose hook copies the clean activation in (L x T cells for ``resid_pre``, a pass each
   for ``attn_out`` and ``mlp_out`` per L x T cell, L x H for ``z``), every position's logits;
-- ``symtrans``: ``st.patch(..., explain=0)`` for the same sites: every cell of a block resumes
-  the corrupted run at that block, the cells as the rows of batched passes;
+- ``symtrans``: ``st.patch(..., explain=0)`` for the same sites: every cell resumes the
+  corrupted run at its block and its position (the positions before it from the corrupted
+  run's cached keys and values), the cells of a position as the rows of batched passes;
 - ``symtrans_explained``: the same with ``st.patch``'s default ``explain=3`` (the three
   largest cells of each site written as exact sums).
 

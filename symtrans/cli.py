@@ -129,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     patch.add_argument(
         "--split", default="heads", choices=SPLITS, help="terms of the explained cells"
     )
-    patch.add_argument("--batch-size", type=int, default=64, help="rows per forward pass")
+    patch.add_argument(
+        "--batch-size", type=int, default=64, help="rows (cell x pair) per forward pass"
+    )
     patch.add_argument("--format", default="md", help="comma-separated: md,tex,pdf,html")
     patch.add_argument("-o", "--output", default=".", help="output folder")
     patch.add_argument("--top-k", type=int, default=12, help="rows in the tables")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,7 +39,16 @@ from torch import Tensor
 
 from .. import labels as lb
 from ..adapter import model_info, resolve
-from ..adapter.protocol import CellBatch, Hook, HookKey, KeyValues, ModelAdapter, Patch, RunResult
+from ..adapter.protocol import (
+    CellBatch,
+    Hook,
+    HookKey,
+    KeyValues,
+    ModelAdapter,
+    Patch,
+    ResumableAdapter,
+    RunResult,
+)
 from ..errors import InvalidArgumentError
 from ..kinds import Site, Split, check_site, check_split
 from ..results.patching import PatchExplanation, Patching
@@ -396,7 +405,7 @@ def _metrics(ctx: _Context, n_columns: int, batch_size: int) -> np.ndarray:
     totals = torch.zeros(n_layers, n_columns + 2, dtype=ACCUMULATE)
     prefix = None
     if getattr(ctx.adapter, "runs_cells", False) and any(ctx.offset(c) for c in range(n_columns)):
-        prefix = ctx.adapter.key_values(ctx.pairs.corrupted_tokens)  # type: ignore[attr-defined]
+        prefix = cast(ResumableAdapter, ctx.adapter).key_values(ctx.pairs.corrupted_tokens)
     for offset, rows in _passes(ctx, n_columns, batch_size):
         batch = _cell_batch(ctx, offset, rows, prefix)
         logits = forward_cells(ctx.adapter, batch, ctx.pairs.corrupted).to(ACCUMULATE)
@@ -430,7 +439,8 @@ def patch(
     pair. ``positions``: the positions patched (default all; for ``z``, where each head is
     patched, all at once). ``explain``: how many of the largest cells are written as exact
     sums in ``split`` (:meth:`Patching.explain` explains any other). ``batch_size``: rows
-    (cell × pair) per forward pass.
+    (cell × pair) per forward pass, counted at the prompts' whole length (a pass of cells
+    started at a later position, which runs fewer positions, holds proportionally more).
     """
     site = check_site(site)
     split = check_split(split)
