@@ -125,11 +125,7 @@ def forward_cells(
     if bool(bad.any()):
         pair = int(batch.pairs[int(bad.nonzero()[0])])
         prompt = repr(prompts[pair]) if prompts is not None else f"pair #{pair}"
-        raise NonFiniteError(
-            f"the model's logits hold NaN or inf for prompt {prompt} with an activation "
-            "patched in; no sum of terms can be exact. Check the weights for NaN/inf or load "
-            "the model in float32/float64 if float16 overflowed"
-        )
+        raise _non_finite("logits (an activation patched in)", prompt)
     return logits
 
 
@@ -177,9 +173,14 @@ def _finite(run: RunResult, prompts: Sequence[str] | None) -> RunResult:
     if bad is not None:
         where, row = bad
         prompt = repr(prompts[row]) if prompts is not None else f"#{row} of the batch"
-        raise NonFiniteError(
-            f"the model's {where} holds NaN or inf for prompt {prompt}; no sum of terms can be "
-            "exact. Check the weights for NaN/inf (e.g. torch.isfinite(p).all() for p in "
-            "model.parameters()) or load the model in float32/float64 if float16 overflowed"
-        )
+        raise _non_finite(where, prompt)
     return run
+
+
+def _non_finite(where: str, prompt: str) -> NonFiniteError:
+    """The error for NaN or inf in ``where`` (an activation, or the logits) of ``prompt``."""
+    return NonFiniteError(
+        f"NaN or inf in the model's {where} for prompt {prompt}; no sum of terms can be "
+        "exact. Check the weights for NaN/inf (e.g. torch.isfinite(p).all() for p in "
+        "model.parameters()) or load the model in float32/float64 if float16 overflowed"
+    )
