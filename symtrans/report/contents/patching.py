@@ -324,8 +324,9 @@ def _method(p: Patching) -> Text:
         f"Each cell is the corrupted prompts' run with {cell} of one block taken from the "
         f"clean prompts' run; m is the mean over the {p.count} pairs of the logit "
         f"({p.direction}) at the last position, read from the model's own forward pass. "
-        "Every cell of a block resumes the corrupted run at that block; resuming it with "
-        "nothing patched gives the corrupted metric"
+        "Every cell resumes the corrupted run at its block and its first patched position "
+        "(the earlier positions keep the corrupted run's keys and values: no patch reaches "
+        "them); resuming it with nothing patched gives the corrupted metric"
         + (", and patching every position gives the clean one" if p.full is not None else "")
         + " (the checks below).",
     )
