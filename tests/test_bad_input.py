@@ -49,8 +49,8 @@ def test_nan_in_weights_is_a_clear_error(model_dirs):
     broken = st.load_model(str(model_dirs["random-gpt2"]))
     with torch.no_grad():
         broken.blocks[1].mlp.out.weight[0, 0] = float("nan")  # type: ignore[attr-defined]
-    match = r"NaN or inf in the model's .* for prompt '.*Check the weights"
-    with pytest.raises(st.NonFiniteError, match=match.replace("'.*", "'Dublin.*")):
+    match = r"NaN or inf in the model's .* for prompt 'Dublin.*Check the weights"
+    with pytest.raises(st.NonFiniteError, match=match):
         st.decompose(broken, DEMO_PROMPT, answer=" Ireland")
     with pytest.raises(st.NonFiniteError, match=match):
         st.patch(broken, [DEMO_PROMPT], [DEMO_PROMPT.replace("Dublin", "Paris")], [" Ireland"])

@@ -70,8 +70,9 @@ def _mask_roundoff(text: str) -> str:
 
 @pytest.mark.parametrize("fmt,suffix", [("md", "md"), ("tex", "tex"), ("html", "html")])
 def test_demo_golden(demo, tmp_path, fmt, suffix):
-    """The demo reports, byte for byte (pictures aside). After a deliberate change, `make docs`
-    rewrites the golden files; review their diff."""
+    """The demo reports, byte for byte (pictures and roundoff-sized numbers aside: see
+    `_ROUNDOFF`). After a deliberate change, `make docs` rewrites the golden files; review
+    their diff."""
     path = Path(demo.save(tmp_path / f"report.{suffix}"))
     text = path.read_text()
     if fmt == "html":
